@@ -1,0 +1,198 @@
+//! The `plumb` command line: argument parsing and the commands. Each command
+//! returns its exit code: 0 success, 1 errors in the inputs, 2 command-line misuse.
+
+pub mod render;
+pub mod workspace;
+
+use clap::{Parser, Subcommand};
+use plumb_db::RootDatabase;
+use plumb_diag::{LineIndex, Severity};
+use render::FileDiagnostic;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Width of rendered diagnostics.
+pub const RENDER_WIDTH: usize = 100;
+
+#[derive(Parser, Debug)]
+#[command(name = "plumb", version, about = "A language and compiler for preference-alignment pipelines")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Type-check recipes (every *.plumb under the current directory when no path is given).
+    Check {
+        paths: Vec<PathBuf>,
+        /// Print diagnostics as one JSON array on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Format recipes in place.
+    Fmt {
+        paths: Vec<PathBuf>,
+        /// List the files that would change and exit 1 if any would; write nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Explain a diagnostic code, with a wrong and a right example.
+    Explain {
+        /// A code such as P0102.
+        code: String,
+    },
+}
+
+pub fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Check { paths, json } => check(&paths, json),
+        Command::Fmt { paths, check } => fmt(&paths, check),
+        Command::Explain { code } => explain(&code),
+    }
+}
+
+fn targets(paths: &[PathBuf]) -> Result<Vec<String>, i32> {
+    let paths = if paths.is_empty() { vec![PathBuf::from(".")] } else { paths.to_vec() };
+    match workspace::expand(&paths) {
+        Ok(files) => Ok(files.iter().map(|f| workspace::display_path(f)).collect()),
+        Err(message) => {
+            eprintln!("error: {message}");
+            Err(2)
+        }
+    }
+}
+
+/// The result of checking: per file, its text and diagnostics.
+pub struct Checked {
+    pub files: Vec<(String, String, Vec<plumb_diag::Diagnostic>)>,
+}
+
+/// Checks files (and what they import) and returns their diagnostics.
+pub fn check_paths(roots: &[String]) -> Checked {
+    let mut db = RootDatabase::default();
+    let loaded = workspace::load(&mut db, roots);
+    let mut files = Vec::new();
+    for file in loaded {
+        let diagnostics = match &file.error {
+            Some(error) => vec![error.clone()],
+            None => match db.file(&file.path) {
+                Some(input) => plumb_hir::file_diagnostics(&db, input).to_vec(),
+                None => Vec::new(),
+            },
+        };
+        files.push((file.path, file.text, diagnostics));
+    }
+    Checked { files }
+}
+
+fn check(paths: &[PathBuf], json: bool) -> i32 {
+    let roots = match targets(paths) {
+        Ok(roots) => roots,
+        Err(code) => return code,
+    };
+    if roots.is_empty() {
+        eprintln!("error: no *.plumb files found");
+        return 2;
+    }
+    let checked = check_paths(&roots);
+    let (mut errors, mut warnings) = (0, 0);
+    let mut json_out = Vec::new();
+    let mut stderr = std::io::stderr().lock();
+    for (path, text, diagnostics) in &checked.files {
+        let index = LineIndex::new(text);
+        for diagnostic in diagnostics {
+            match diagnostic.severity {
+                Severity::Error => errors += 1,
+                Severity::Warning => warnings += 1,
+            }
+            let item = FileDiagnostic { path, text, diagnostic };
+            if json {
+                json_out.push(render::to_json(&item, &index));
+            } else {
+                let _ = write!(stderr, "{}", render::render(&item, RENDER_WIDTH));
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&json_out).unwrap_or_else(|_| "[]".into()));
+    } else {
+        let _ = writeln!(
+            stderr,
+            "checked {} file{}: {errors} error{}, {warnings} warning{}",
+            checked.files.len(),
+            if checked.files.len() == 1 { "" } else { "s" },
+            if errors == 1 { "" } else { "s" },
+            if warnings == 1 { "" } else { "s" },
+        );
+    }
+    i32::from(errors > 0)
+}
+
+/// Writes a file atomically: a temporary file beside it, then a rename.
+pub fn write_atomic(path: &str, contents: &str) -> std::io::Result<()> {
+    let target = std::path::Path::new(path);
+    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let name = target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let temporary = dir.join(format!(".{name}.plumb-tmp-{}", std::process::id()));
+    {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(contents.as_bytes())?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&temporary, target).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temporary);
+    })
+}
+
+fn fmt(paths: &[PathBuf], check_only: bool) -> i32 {
+    let files = match targets(paths) {
+        Ok(files) => files,
+        Err(code) => return code,
+    };
+    let mut status = 0;
+    let mut stderr = std::io::stderr().lock();
+    for path in files {
+        let loaded = workspace::read(&path);
+        let syntax_errors: Vec<plumb_diag::Diagnostic> = match &loaded.error {
+            Some(error) => vec![error.clone()],
+            None => plumb_syntax::parse_file(&loaded.text).diagnostics.into_iter().filter(|d| d.is_error()).collect(),
+        };
+        if !syntax_errors.is_empty() {
+            for diagnostic in &syntax_errors {
+                let item = FileDiagnostic { path: &path, text: &loaded.text, diagnostic };
+                let _ = write!(stderr, "{}", render::render(&item, RENDER_WIDTH));
+            }
+            let _ = writeln!(stderr, "{path}: not formatted: fix the syntax errors first");
+            status = 1;
+            continue;
+        }
+        let formatted = plumb_fmt::format(&loaded.text);
+        if formatted == loaded.text {
+            continue;
+        }
+        if check_only {
+            println!("{path}");
+            status = 1;
+        } else if let Err(error) = write_atomic(&path, &formatted) {
+            let _ = writeln!(stderr, "error: cannot write {path}: {error}");
+            status = 1;
+        }
+    }
+    status
+}
+
+fn explain(code: &str) -> i32 {
+    let Some(info) = plumb_diag::lookup(code) else {
+        eprintln!("error: unknown code `{code}`; codes look like P0102 (see docs/diagnostics.md)");
+        return 2;
+    };
+    println!("{}: {}\n\n{}\n", info.code, info.title, info.explanation.trim());
+    println!("Wrong:\n\n{}\n", indent(info.wrong));
+    println!("Right:\n\n{}", indent(info.right));
+    0
+}
+
+fn indent(text: &str) -> String {
+    text.trim_end().lines().map(|l| if l.is_empty() { String::new() } else { format!("    {l}") }).collect::<Vec<_>>().join("\n")
+}
