@@ -126,9 +126,12 @@ fn lines<'s>(source: &'s str, tokens: &[Token]) -> Vec<Vec<Placed<'s>>> {
 }
 
 fn write_line(out: &mut String, line: &[Placed]) {
+    // Import groups are tight: `use std.losses.{dpo, ipo}`.
+    let is_use = line.first().is_some_and(|t| t.kind == TokenKind::Keyword && t.text == "use");
     for (i, token) in line.iter().enumerate() {
         if i > 0 {
-            let gap = gap(&line[..i], token);
+            let tight_brace = is_use && (line[i - 1].text == "{" || token.text == "}");
+            let gap = if tight_brace { "" } else { gap(&line[..i], token) };
             out.push_str(gap);
         }
         out.push_str(token.text);
@@ -203,6 +206,7 @@ mod tests {
     #[test]
     fn blank_lines_collapse() {
         assert_eq!(format("\n\nuse a.b\n\n\n\nuse c.d\n\n"), "use a.b\n\nuse c.d\n");
+        assert_eq!(format("use a.{ b,c }\n"), "use a.{b, c}\n");
         assert_eq!(format("x {\n\n  y\n\n}\n"), "x {\n    y\n}\n");
     }
 }
