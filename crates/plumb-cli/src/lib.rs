@@ -77,7 +77,13 @@ pub fn check_paths(roots: &[String]) -> Checked {
         let diagnostics = match &file.error {
             Some(error) => vec![error.clone()],
             None => match db.file(&file.path) {
-                Some(input) => plumb_hir::file_diagnostics(&db, input).to_vec(),
+                Some(input) => {
+                    let mut diagnostics = plumb_hir::file_diagnostics(&db, input).to_vec();
+                    let base = std::path::Path::new(&file.path).parent().unwrap_or(std::path::Path::new("."));
+                    diagnostics.extend(plumb_hir::check_data_files(&db, input, base));
+                    diagnostics.sort_by_key(|d| (d.span().start, d.code));
+                    diagnostics
+                }
                 None => Vec::new(),
             },
         };
@@ -194,5 +200,9 @@ fn explain(code: &str) -> i32 {
 }
 
 fn indent(text: &str) -> String {
-    text.trim_end().lines().map(|l| if l.is_empty() { String::new() } else { format!("    {l}") }).collect::<Vec<_>>().join("\n")
+    text.trim_end()
+        .lines()
+        .map(|l| if l.is_empty() { String::new() } else { format!("    {l}") })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

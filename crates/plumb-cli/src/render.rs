@@ -69,10 +69,7 @@ impl miette::Diagnostic for MietteView<'_> {
 
 /// Renders one diagnostic as text (no colour, `width` columns).
 pub fn render(item: &FileDiagnostic, width: usize) -> String {
-    let view = MietteView {
-        inner: item,
-        source: miette::NamedSource::new(item.path, item.text.to_string()),
-    };
+    let view = MietteView { inner: item, source: miette::NamedSource::new(item.path, item.text.to_string()) };
     let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
         .with_width(width)
         .with_links(false);

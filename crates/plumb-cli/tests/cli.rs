@@ -29,7 +29,8 @@ fn check_bytes(name: &str, bytes: &[u8]) -> (i32, Vec<String>, String) {
     std::fs::write(dir.join("r.plumb"), bytes).expect("write recipe");
     let output = plumb(&["check", "--json", "r.plumb"], &dir);
     let stdout = text(&output.stdout);
-    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", text(&output.stderr)));
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", text(&output.stderr)));
     let codes = json.as_array().expect("array").iter().map(|d| d["code"].as_str().unwrap_or("").to_string()).collect();
     (output.status.code().unwrap_or(-1), codes, stdout)
 }
@@ -67,7 +68,7 @@ fn json_has_the_documented_fields() {
 #[test]
 fn warnings_alone_exit_zero() {
     let (code, codes, _) = check_bytes("warn", b"use std.ratings.{bradley_terry, bootstrap, leaderboard}\nuse std.data.{Comparisons, csv, jsonl}\nlet votes = csv(\"v.csv\") as Comparisons\nfit r = bradley_terry(votes)\nreport leaderboard(r, ci = bootstrap())\n");
-    assert_eq!(codes, ["P0107"]);
+    assert_eq!(codes, ["P0107", "P0330"], "an unused import and a data file not yet there: warnings only");
     assert_eq!(code, 0);
 }
 
@@ -197,4 +198,37 @@ fn fmt_refuses_files_with_syntax_errors() {
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("P0002"));
     assert_eq!(std::fs::read_to_string(dir.join("b.plumb")).expect("read"), "let x = (1 +\n");
+}
+
+#[test]
+fn data_files_are_checked_against_their_schema() {
+    let dir = scratch("data");
+    std::fs::create_dir_all(dir.join("data")).expect("data dir");
+    std::fs::write(
+        dir.join("data/pairs.jsonl"),
+        "{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n{\"prompt\": \"a\", \"chosen\": \"b\"}\n",
+    )
+    .expect("write data");
+    std::fs::write(dir.join("data/votes.csv"), "item_a,item_b\nx,y\n").expect("write csv");
+    let recipe = "use std.data.{Comparisons, Pairwise, csv, jsonl}\nuse std.ratings.{bradley_terry, bootstrap, leaderboard}\nuse std.models.causal_lm\nuse std.losses.simpo\n\nmodel policy = causal_lm(\"m\")\ntrain policy on jsonl(\"data/pairs.jsonl\") as Pairwise { loss = simpo() }\nlet votes = csv(\"data/votes.csv\") as Comparisons\nfit r = bradley_terry(votes)\nreport leaderboard(r, ci = bootstrap())\neval policy on jsonl(\"data/missing.jsonl\") as Pairwise { reward_accuracy() }\n";
+    std::fs::write(
+        dir.join("r.plumb"),
+        recipe.replace("use std.losses.simpo", "use std.losses.simpo\nuse std.metrics.reward_accuracy"),
+    )
+    .expect("write recipe");
+    let output = plumb(&["check", "--json", "r.plumb"], &dir);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let found: Vec<(String, String)> = json
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|d| (d["code"].as_str().unwrap_or("").to_string(), d["message"].as_str().unwrap_or("").to_string()))
+        .collect();
+    assert!(
+        found.iter().any(|(c, m)| c == "P0331" && m.contains("data/pairs.jsonl:2") && m.contains("rejected")),
+        "{found:?}"
+    );
+    assert!(found.iter().any(|(c, m)| c == "P0331" && m.contains("votes.csv:1") && m.contains("winner")), "{found:?}");
+    assert!(found.iter().any(|(c, _)| c == "P0330"), "{found:?}");
+    assert_eq!(output.status.code(), Some(1));
 }

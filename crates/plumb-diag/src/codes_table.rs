@@ -1,75 +1,2478 @@
+// Generated content: the registry of diagnostic codes, included by codes.rs.
 pub static CODES: &[CodeInfo] = &[
-    CodeInfo { code: "P0001", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0002", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0003", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0004", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0005", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0007", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0008", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0009", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0101", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0102", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0103", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0104", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0105", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0106", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0107", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0109", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0110", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0112", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0114", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0115", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0116", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0120", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0121", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0201", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0202", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0203", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0204", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0205", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0206", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0207", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0208", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0209", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0210", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0211", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0212", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0214", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0215", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0216", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0217", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0218", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0219", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0220", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0221", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0222", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0223", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0224", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0225", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0226", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0227", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0228", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0229", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0301", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0302", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0303", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0304", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0305", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0306", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0307", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0308", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0309", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0310", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0311", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0313", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0315", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0316", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0317", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0318", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0319", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0320", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0326", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0401", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0402", title: "", explanation: "", wrong: "", right: "" },
-    CodeInfo { code: "P0403", title: "", explanation: "", wrong: "", right: "" },
+    CodeInfo {
+        code: "P0001",
+        title: "binary or non-text file",
+        explanation: r#"The file contains a NUL byte or bytes that are not valid UTF-8, so it is not a recipe at all (often a data file, a checkpoint, or a recipe saved as UTF-16 passed to `plumb check` by mistake). Plumb reads recipes as UTF-8 text and stops before parsing, rather than reporting hundreds of meaningless syntax errors. Save the recipe as UTF-8, or point `plumb check` at the `.plumb` file instead of the data."#,
+        wrong: r#"# a file that contains a NUL byte, or bytes that are not valid UTF-8
+# (e.g. a recipe saved as UTF-16, or a .parquet file passed to `plumb check`)
+"#,
+        right: r#"# the same recipe saved as plain UTF-8 text
+"#,
+    },
+    CodeInfo {
+        code: "P0002",
+        title: "syntax error",
+        explanation: r#"The parser met a token that cannot continue the item, for example a missing comma between arguments, a binary operator at the start of a line, or a space between a function and its `(`. Plumb reports syntax errors per item, so one broken item does not hide the diagnostics of the others, and nothing is run until the recipe parses. Read the "expected ..." list in the message, and remember the newline rule: an operator ends a line, it never starts one."#,
+        wrong: r#"use std.data.{Pairwise, jsonl, split}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+let parts = split(prefs, holdout = 0.1
+    seed = 7)
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on parts.train {
+    loss = dpo(beta = 0.1)
+    batch = 16
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl, split}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+let parts = split(prefs, holdout = 0.1,
+    seed = 7)
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on parts.train {
+    loss = dpo(beta = 0.1)
+    batch = 16
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0003",
+        title: "brackets nested too deeply",
+        explanation: r#"An item nests `(`, `[` and `{` more than 64 levels deep. Such a recipe is almost always generated or corrupted, and parsing it could exhaust the stack, so Plumb refuses the item before parsing it. Split the expression into `let` bindings, each of a reasonable depth."#,
+        wrong: r#"# an item whose brackets nest more than 64 levels deep, e.g.
+# let x = ((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((1))))...
+"#,
+        right: r#"# the same computation split into `let` bindings:
+# let a = (1 + 2) * 3
+# let b = (a + 4) * 5
+"#,
+    },
+    CodeInfo {
+        code: "P0004",
+        title: "expression nested too deeply",
+        explanation: r#"An expression is more than 200 levels deep, for example a chain of hundreds of prefix minus signs or a generated formula. Deep expression trees would make every later pass (type checking, differentiation, lowering) recurse too far, so Plumb rejects them when the tree is built. Split the expression into `let` bindings, or sum long lists with a reduction such as `sum(x, over = batch)`."#,
+        wrong: r#"# an expression nested more than 200 levels deep, e.g. 201 prefix minus signs:
+# let x = - - - - - ... - 1
+"#,
+        right: r#"# the same value computed in steps with `let` bindings, or with a reduction:
+# let total = sum(x, over = batch)
+"#,
+    },
+    CodeInfo {
+        code: "P0005",
+        title: "invalid escape in a string",
+        explanation: r#"A string contains a backslash escape that Plumb does not know, such as `\p` in a Windows path, or a malformed `\u{...}`. Silently keeping or dropping the backslash would open a different file than the one you meant (and fail only when the data loader runs), so it is an error. Use forward slashes in paths, or write the escape correctly: `\n`, `\t`, `\r`, `\0`, `\\`, `\"` or `\u{1F600}`."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data\pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0007",
+        title: "number out of range",
+        explanation: r#"A number literal does not fit: an integer larger than a 64-bit integer, or a float that overflows to infinity (such as `1e400`). Passing such a value on would wrap around or become `inf` in the trainer's config and fail, or silently misbehave, deep inside a run. Write a value that fits in i64 (integers) or a finite f64 (floats)."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+    seed = 123456789012345678901234567890
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+    seed = 1234567
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0008",
+        title: "empty file",
+        explanation: r#"The file is empty or contains only whitespace. An empty recipe describes no pipeline, and is usually a file truncated by an editor or a failed generation step, so it is reported rather than silently accepted. Write at least one item, or delete the file."#,
+        wrong: r#"# a .plumb file with no content, or only spaces and newlines
+"#,
+        right: r#"# a file with at least one item, e.g. a complete recipe with `use`, `model` and `train`
+"#,
+    },
+    CodeInfo {
+        code: "P0009",
+        title: "file too large",
+        explanation: r#"The file is larger than 8 MiB, the most a recipe may be. Recipes describe pipelines; a file this size almost always has data pasted into it, which belongs in a data file. Keep rows in jsonl, csv or parquet files and load them with `jsonl(path) as Schema`."#,
+        wrong: r#"# a recipe of more than 8 MiB, e.g. with thousands of examples pasted into it
+"#,
+        right: r#"# the examples moved to data/pairs.jsonl and loaded with:
+# let prefs = jsonl("data/pairs.jsonl") as Pairwise
+"#,
+    },
+    CodeInfo {
+        code: "P0101",
+        title: "name not found",
+        explanation: r#"A name is used that is not defined in the recipe, not imported with `use`, and not in the prelude (`std.math`). Plumb resolves every name before anything runs, so a typo or a missing import fails here instead of as a Python `NameError` or a wrong default halfway through a job. Import the name (the help says from which module), define it, or fix the spelling; inside a loss, the names in scope are the parameters, the columns of the `on` schema, `policy`, `reference` and the prelude."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0102",
+        title: "name defined more than once",
+        explanation: r#"Two top-level items (or an item and an import) define the same name. Later stages would silently use one of them, for example training on the held-out set because a second `let` reused the name, so Plumb requires each top-level name to be defined once per file. Rename one of them."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+use std.metrics.reward_accuracy
+
+let prefs = jsonl("data/train_pairs.jsonl") as Pairwise
+let prefs = jsonl("data/test_pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+
+eval policy on prefs { reward_accuracy() }
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+use std.metrics.reward_accuracy
+
+let prefs = jsonl("data/train_pairs.jsonl") as Pairwise
+let test_prefs = jsonl("data/test_pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+
+eval policy on test_prefs { reward_accuracy() }
+"#,
+    },
+    CodeInfo {
+        code: "P0103",
+        title: "unknown module",
+        explanation: r#"A `use` names a module that does not exist. The stdlib modules are `std.data`, `std.models`, `std.losses`, `std.train`, `std.pipeline`, `std.metrics`, `std.ratings` and `std.math`; anything else is a typo or a file that should be imported by path. Fix the module name (the help suggests the closest one), or import a file of your own with `use "path.plumb".{name}`."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.loss.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0104",
+        title: "name not defined in the imported module",
+        explanation: r#"A `use` asks a module or file for a name it does not define, often a name from another trainer (TRL's `sft`, `sigmoid`) or a typo. Plumb checks imports before anything runs, so the recipe cannot start with a loss that does not exist. Import a name the module defines (the help lists the closest one); for example supervised fine-tuning is `std.losses.nll`."#,
+        wrong: r#"use std.data.{Pointwise, jsonl}
+use std.models.causal_lm
+use std.losses.sft
+
+let demos = jsonl("data/demos.jsonl") as Pointwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on demos {
+    loss = sft()
+}
+"#,
+        right: r#"use std.data.{Pointwise, jsonl}
+use std.models.causal_lm
+use std.losses.nll
+
+let demos = jsonl("data/demos.jsonl") as Pointwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on demos {
+    loss = nll()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0105",
+        title: "imported file not found",
+        explanation: r#"A `use "path.plumb"` names a file that cannot be found or read. Paths are relative to the directory of the importing file, not to the current working directory, so a recipe that works from one directory does not break when launched from another. Fix the path, create the file, or define the item in the recipe itself."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use "lib/my_losses.plumb".{margin_dpo}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = margin_dpo(beta = 0.1)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+
+/// DPO with a target margin: -log σ(β·Δ - γ).
+loss margin_dpo(beta: f32 > 0 = 0.1, gamma: f32 >= 0 = 0.5) on Pairwise {
+    let rho_c = policy.logp(chosen | prompt) - reference.logp(chosen | prompt)
+    let rho_r = policy.logp(rejected | prompt) - reference.logp(rejected | prompt)
+    -log_sigmoid(beta * (rho_c - rho_r) - gamma)
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = margin_dpo(beta = 0.1)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0106",
+        title: "file imports itself",
+        explanation: r#"A recipe imports its own path with `use "..."`. The file's own names are already in scope, and a self-import would make name resolution circular, so it is rejected. Remove the `use`."#,
+        wrong: r#"// saved as recipe.plumb
+use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+use "recipe.plumb".{simple_loss}
+
+loss simple_loss(beta: f32 > 0 = 1.0) on Pairwise {
+    -log_sigmoid(beta * (policy.logp(chosen | prompt) - policy.logp(rejected | prompt)))
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = simple_loss()
+}
+"#,
+        right: r#"// saved as recipe.plumb
+use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss simple_loss(beta: f32 > 0 = 1.0) on Pairwise {
+    -log_sigmoid(beta * (policy.logp(chosen | prompt) - policy.logp(rejected | prompt)))
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = simple_loss()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0107",
+        title: "unused import",
+        explanation: r#"A name is imported with `use` but never used. It is only a warning, but an unused loss or metric import often means the recipe does not do what its author intended (for example `ipo` imported but the stage still trains with `dpo`). Remove the name from the `use`, or use it."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.{dpo, ipo}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0109",
+        title: "unknown schema",
+        explanation: r#"A schema name (after `as`, or after `on` in a loss) is not defined or imported. Without the schema Plumb cannot check that the data has the columns the loss reads, which in TRL or OpenRLHF surfaces only as a `KeyError` when the first batch is collated. Import the schema (the standard ones are in `std.data`) or declare it with `schema`."#,
+        wrong: r#"use std.data.jsonl
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0110",
+        title: "no such field or column",
+        explanation: r#"A field access names something the value does not have: a split has only `.train` and `.holdout`, and data has only the columns of its schema. Catching this at compile time avoids a `KeyError` on the dataset (for example asking for a `test` split that `train_test_split` never made) after models are already loaded. Use one of the names listed in the help."#,
+        wrong: r#"use std.data.{Pairwise, jsonl, split}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+use std.metrics.reward_accuracy
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+let parts = split(prefs, holdout = 0.1)
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on parts.train {
+    loss = dpo(beta = 0.1)
+}
+
+eval policy on parts.test { reward_accuracy() }
+"#,
+        right: r#"use std.data.{Pairwise, jsonl, split}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+use std.metrics.reward_accuracy
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+let parts = split(prefs, holdout = 0.1)
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on parts.train {
+    loss = dpo(beta = 0.1)
+}
+
+eval policy on parts.holdout { reward_accuracy() }
+"#,
+    },
+    CodeInfo {
+        code: "P0112",
+        title: "import names nothing",
+        explanation: r#"A `use` names a source but nothing to import from it. Plumb has no wildcard imports: every name a recipe uses must be listed, so a reader can see where each loss and metric comes from. Name what to import: `use "lib.plumb".{my_loss}` or `use std.losses.dpo`."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use "lib/losses.plumb"
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0114",
+        title: "definition depends on itself",
+        explanation: r#"A `let` refers back to itself, directly or through other definitions, so its value can never be computed. A pipeline with a cycle has no order in which its stages could run, so Plumb rejects it instead of hanging or recursing at run time. Break the cycle: give the input its own name and derive the new value from it."#,
+        wrong: r#"use std.data.{Pairwise, jsonl, split}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let parts = split(prefs, holdout = 0.1)
+let prefs = parts.train
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl, split}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+let parts = split(prefs, holdout = 0.1)
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on parts.train {
+    loss = dpo(beta = 0.1)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0115",
+        title: "pipeline value used inside a loss",
+        explanation: r#"A loss body refers to a top-level pipeline value (a `let`, `model`, `fit`, sampler or selector). A loss is a pure function of one batch: its parameters, the columns of its schema and the model roles; it is differentiated and run inside the training loop, where pipeline values do not exist. Pass the value in as a loss parameter and set it at the stage, e.g. `loss = my_loss(gamma = 0.5)`."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+
+let target_margin = 0.5
+
+loss margin_dpo(beta: f32 > 0 = 0.1) on Pairwise {
+    let rho_c = policy.logp(chosen | prompt) - reference.logp(chosen | prompt)
+    let rho_r = policy.logp(rejected | prompt) - reference.logp(rejected | prompt)
+    -log_sigmoid(beta * (rho_c - rho_r) - target_margin)
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = margin_dpo(beta = 0.1)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+
+loss margin_dpo(beta: f32 > 0 = 0.1, target_margin: f32 >= 0 = 0.0) on Pairwise {
+    let rho_c = policy.logp(chosen | prompt) - reference.logp(chosen | prompt)
+    let rho_r = policy.logp(rejected | prompt) - reference.logp(rejected | prompt)
+    -log_sigmoid(beta * (rho_c - rho_r) - target_margin)
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = margin_dpo(beta = 0.1, target_margin = 0.5)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0116",
+        title: "extern function outside the stdlib",
+        explanation: r#"A recipe declares an `extern fn`. Extern functions are built-ins whose implementation (and gradient) ships with Plumb's interpreter and backends; a declaration in a recipe has no implementation and would fail only when the stage runs. Use a prelude function, or write the math out in a `loss`."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+extern fn logistic_loss(x: f32) -> f32
+
+loss pairwise(beta: f32 > 0 = 1.0) on Pairwise {
+    logistic_loss(beta * (policy.logp(chosen | prompt) - policy.logp(rejected | prompt)))
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = pairwise()
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss pairwise(beta: f32 > 0 = 1.0) on Pairwise {
+    -log_sigmoid(beta * (policy.logp(chosen | prompt) - policy.logp(rejected | prompt)))
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = pairwise()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0120",
+        title: "not a model",
+        explanation: r#"A `train` or `eval` stage names something that is not a model in the model position (`train MODEL on DATA`), often data and model swapped. Plumb checks the roles of every stage before loading weights, so this cannot fail after minutes of model loading. Put a model declared with `model` first and the data after `on`."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train prefs on policy {
+    loss = dpo(beta = 0.1)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0121",
+        title: "model declared with let, or model item that is not a model",
+        explanation: r#"Models must be declared with `model NAME = ...`, and a `model` item must be a model. The name of a `model` item is its role: Plumb tracks which models are trainable, frozen or scorers and binds `reference` from them, which a `let` would hide. Write `model policy = causal_lm(path)`, and use `let` for data and other values."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+let policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0201",
+        title: "operator applied to the wrong type",
+        explanation: r#"An operator is applied to values it does not work on: arithmetic on a text or a bool, `and`/`or` on numbers, `not` on a number, or an ordering comparison of texts. In PyTorch such a slip is a `TypeError` in the middle of the first training step, or worse a silent broadcast; Plumb types every loss before it runs. For texts use `len(text)` (token count) or a model call such as `policy.logp(text | prompt)`; turn a bool into a number with `if b { 1 } else { 0 }`."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss norm_pairwise(beta: f32 > 0 = 1.0) on Pairwise {
+    let a_c = policy.logp(chosen | prompt) / chosen
+    let a_r = policy.logp(rejected | prompt) / rejected
+    -log_sigmoid(beta * (a_c - a_r))
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = norm_pairwise()
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss norm_pairwise(beta: f32 > 0 = 1.0) on Pairwise {
+    let a_c = policy.logp(chosen | prompt) / len(chosen)
+    let a_r = policy.logp(rejected | prompt) / len(rejected)
+    -log_sigmoid(beta * (a_c - a_r))
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = norm_pairwise()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0202",
+        title: "loss value is per token or per candidate",
+        explanation: r#"The value of a loss body still has a `tok` (per-token) or `k` (per-candidate) dim, but a loss must give one number per example (or one per batch). Frameworks that accept a tensor here either crash on `backward()` ("grad can be implicitly created only for scalar outputs") or average over padding; Plumb makes you say how to reduce. Reduce the value explicitly, e.g. `mean(x, over = tok)` or `sum(x, over = tok)`."#,
+        wrong: r#"use std.data.{Pointwise, jsonl}
+use std.models.causal_lm
+
+loss token_nll() on Pointwise {
+    -policy.logp_tokens(completion | prompt)
+}
+
+let demos = jsonl("data/demos.jsonl") as Pointwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on demos {
+    loss = token_nll()
+}
+"#,
+        right: r#"use std.data.{Pointwise, jsonl}
+use std.models.causal_lm
+
+loss token_nll() on Pointwise {
+    -mean(policy.logp_tokens(completion | prompt), over = tok)
+}
+
+let demos = jsonl("data/demos.jsonl") as Pointwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on demos {
+    loss = token_nll()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0203",
+        title: "loss value is not a number",
+        explanation: r#"The last expression of a loss body, its value, is not a number: here it is a bool (a comparison), which has no gradient. Such a loss would train nothing, or fail in `backward()`, so Plumb rejects it before anything runs. Make the value an f32, for example turn the comparison into a smooth margin loss with `log_sigmoid`."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss prefer_chosen() on Pairwise {
+    policy.logp(chosen | prompt) > policy.logp(rejected | prompt)
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = prefer_chosen()
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss prefer_chosen() on Pairwise {
+    -log_sigmoid(policy.logp(chosen | prompt) - policy.logp(rejected | prompt))
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = prefer_chosen()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0204",
+        title: "wrong number of arguments",
+        explanation: r#"A call passes more positional arguments than the function has parameters, or leaves out a parameter that has no default. In Python the same mistake is a `TypeError` when the trainer or metric is built, often after the models are loaded. Pass every required parameter (the help names the missing ones) and no extra ones."#,
+        wrong: r#"use std.data.{Pairwise, jsonl, split}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+use std.metrics.kl_to
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+let parts = split(prefs, holdout = 0.1)
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on parts.train {
+    loss = dpo(beta = 0.1)
+}
+
+eval policy on parts.holdout { kl_to() }
+"#,
+        right: r#"use std.data.{Pairwise, jsonl, split}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+use std.metrics.kl_to
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+let parts = split(prefs, holdout = 0.1)
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on parts.train {
+    loss = dpo(beta = 0.1)
+}
+
+eval policy on parts.holdout { kl_to(reference) }
+"#,
+    },
+    CodeInfo {
+        code: "P0205",
+        title: "unknown named argument",
+        explanation: r#"A named argument does not match any parameter of the function, often a name from another library (`learning_rate` instead of `lr`) or a typo. Where a Python config might ignore an unknown key and train with the default value, Plumb refuses it. Use one of the function's parameter names; the help suggests the closest."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+use std.train.adamw
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+    optimizer = adamw(learning_rate = 5e-7)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+use std.train.adamw
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+    optimizer = adamw(lr = 5e-7)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0206",
+        title: "argument of the wrong type",
+        explanation: r#"An argument's type does not match its parameter: a data set where a column is expected, a float where an integer is expected, a number where a model is expected, or a non-text in a model call. In a Python pipeline this surfaces as a `TypeError` or an `AttributeError` deep inside generation or the collator. Pass a value of the type the message names; for prompts, pass a column such as `prompts.prompt`."#,
+        wrong: r#"use std.data.jsonl
+use std.models.{causal_lm, reward_model}
+use std.pipeline.{generate, score, select}
+use std.losses.nll
+
+schema Prompts { prompt: Text }
+
+let prompts = jsonl("data/prompts.jsonl") as Prompts
+
+model policy = causal_lm("models/tiny")
+model rm = reward_model("models/tiny-rm")
+
+let best = select(score(rm, generate(policy, prompts, n = 8)), top = 1)
+
+train policy on best {
+    loss = nll()
+}
+"#,
+        right: r#"use std.data.jsonl
+use std.models.{causal_lm, reward_model}
+use std.pipeline.{generate, score, select}
+use std.losses.nll
+
+schema Prompts { prompt: Text }
+
+let prompts = jsonl("data/prompts.jsonl") as Prompts
+
+model policy = causal_lm("models/tiny")
+model rm = reward_model("models/tiny-rm")
+
+let best = select(score(rm, generate(policy, prompts.prompt, n = 8)), top = 1)
+
+train policy on best {
+    loss = nll()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0207",
+        title: "argument outside its parameter's constraint",
+        explanation: r#"A literal argument breaks the constraint declared on its parameter, such as `beta: f32 > 0` or `holdout: f32 in (0, 1)`. With `beta = 0` DPO's loss is the constant log 2 and the policy never moves, yet TRL and OpenRLHF train happily for hours; other values (a `top_p` of 0, a `label_smoothing` of 0.5) divide by zero or make the loss meaningless. Choose a value inside the constraint the message shows."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0208",
+        title: "parameter default breaks its own constraint",
+        explanation: r#"A loss parameter's default value is outside the parameter's own constraint, so every stage that relies on the default would be rejected (or, if it ran, would compute a degenerate loss such as a division by zero). The declaration contradicts itself. Change the default or the constraint so that the default is allowed."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss scaled_pairwise(temperature: f32 > 0 = 0.0) on Pairwise {
+    -log_sigmoid((policy.logp(chosen | prompt) - policy.logp(rejected | prompt)) / temperature)
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = scaled_pairwise()
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss scaled_pairwise(temperature: f32 > 0 = 1.0) on Pairwise {
+    -log_sigmoid((policy.logp(chosen | prompt) - policy.logp(rejected | prompt)) / temperature)
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = scaled_pairwise()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0209",
+        title: "constraint on a non-numeric parameter",
+        explanation: r#"A parameter constraint such as `> 0` or `in [0, 1]` is attached to a parameter that is not a number (a bool or a text). Constraints are numeric bounds checked at compile time and on `--param` overrides; on a bool they have no meaning. Remove the constraint, or make the parameter an f32 or i64."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss pairwise(normalize: bool in [0, 1] = true) on Pairwise {
+    let a_c = policy.logp(chosen | prompt)
+    let a_r = policy.logp(rejected | prompt)
+    let d = if normalize { a_c / len(chosen) - a_r / len(rejected) } else { a_c - a_r }
+    -log_sigmoid(d)
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = pairwise()
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss pairwise(normalize: bool = true) on Pairwise {
+    let a_c = policy.logp(chosen | prompt)
+    let a_r = policy.logp(rejected | prompt)
+    let d = if normalize { a_c / len(chosen) - a_r / len(rejected) } else { a_c - a_r }
+    -log_sigmoid(d)
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = pairwise()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0210",
+        title: "unknown type",
+        explanation: r#"A type annotation (here of a schema field) names a type that does not exist. The value types are `f32`, `i64`, `bool` and `Text`, with dims such as `f32[tok]` and `?` for optional; Python names like `float` or `str` are not types here. Use one of those; the help suggests the closest."#,
+        wrong: r#"use std.data.jsonl
+use std.models.causal_lm
+
+schema WeightedDemo {
+    prompt: Text,
+    completion: Text,
+    weight: float = 1.0,
+}
+
+loss weighted_nll() on WeightedDemo {
+    -weight * policy.logp(completion | prompt) / len(completion)
+}
+
+let demos = jsonl("data/demos.jsonl") as WeightedDemo
+
+model policy = causal_lm("models/tiny")
+
+train policy on demos {
+    loss = weighted_nll()
+}
+"#,
+        right: r#"use std.data.jsonl
+use std.models.causal_lm
+
+schema WeightedDemo {
+    prompt: Text,
+    completion: Text,
+    weight: f32 = 1.0,
+}
+
+loss weighted_nll() on WeightedDemo {
+    -weight * policy.logp(completion | prompt) / len(completion)
+}
+
+let demos = jsonl("data/demos.jsonl") as WeightedDemo
+
+model policy = causal_lm("models/tiny")
+
+train policy on demos {
+    loss = weighted_nll()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0211",
+        title: "unknown or misplaced dim",
+        explanation: r#"A dim is not one of `batch`, `tok` or `k`, or `batch` is written in a type, where it is implicit. Reducing over the wrong axis is one of the most common silent bugs in hand-written losses (a mean over the batch instead of over tokens still gives a number); naming the dims makes the reduction explicit and checkable. Write `over = tok`, `over = k` or `over = batch`, and leave `batch` out of types."#,
+        wrong: r#"use std.data.{Pointwise, jsonl}
+use std.models.causal_lm
+
+loss token_nll() on Pointwise {
+    -mean(policy.logp_tokens(completion | prompt), over = tokens)
+}
+
+let demos = jsonl("data/demos.jsonl") as Pointwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on demos {
+    loss = token_nll()
+}
+"#,
+        right: r#"use std.data.{Pointwise, jsonl}
+use std.models.causal_lm
+
+loss token_nll() on Pointwise {
+    -mean(policy.logp_tokens(completion | prompt), over = tok)
+}
+
+let demos = jsonl("data/demos.jsonl") as Pointwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on demos {
+    loss = token_nll()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0212",
+        title: "reduction over a dim the value does not have",
+        explanation: r#"A reduction or scan names a dim that its argument does not have, for example `mean(x, over = tok)` where `x = policy.logp(...)` is already summed over tokens, one number per example. In PyTorch the equivalent `.mean(dim=-1)` would quietly average over the batch instead; Plumb rejects it. Reduce a value that has the dim (use `logp_tokens` for per-token log-probs), or reduce over the dim it does have."#,
+        wrong: r#"use std.data.{Pointwise, jsonl}
+use std.models.causal_lm
+
+loss token_nll() on Pointwise {
+    -mean(policy.logp(completion | prompt), over = tok)
+}
+
+let demos = jsonl("data/demos.jsonl") as Pointwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on demos {
+    loss = token_nll()
+}
+"#,
+        right: r#"use std.data.{Pointwise, jsonl}
+use std.models.causal_lm
+
+loss token_nll() on Pointwise {
+    -mean(policy.logp_tokens(completion | prompt), over = tok)
+}
+
+let demos = jsonl("data/demos.jsonl") as Pointwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on demos {
+    loss = token_nll()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0214",
+        title: "unknown model method, or method not called",
+        explanation: r#"Inside a loss, a model role has only the methods `logp(y | x)`, `logp_tokens(y | x)` and `reward(y | x)`, and they must be called. Plumb needs to know exactly which forward passes a loss makes, to batch them, to cache frozen-reference calls and to differentiate the loss; an unknown method would otherwise be an `AttributeError` on the first step. Use one of the three methods, called with `(completion | prompt)`."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss pairwise() on Pairwise {
+    -log_sigmoid(policy.log_prob(chosen | prompt) - policy.log_prob(rejected | prompt))
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = pairwise()
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss pairwise() on Pairwise {
+    -log_sigmoid(policy.logp(chosen | prompt) - policy.logp(rejected | prompt))
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = pairwise()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0215",
+        title: "`|` outside a model call",
+        explanation: r#"The `given` bar, `completion | prompt`, conditions a model call and means nothing elsewhere. In a function such as `len` it usually means the author expected the prompt to be counted or conditioned on, which does not happen. Write `len(completion)` for a token count, and keep `|` for `policy.logp(y | x)` and the other model methods."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss norm_pairwise() on Pairwise {
+    let a_c = policy.logp(chosen | prompt) / len(chosen | prompt)
+    let a_r = policy.logp(rejected | prompt) / len(rejected | prompt)
+    -log_sigmoid(a_c - a_r)
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = norm_pairwise()
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss norm_pairwise() on Pairwise {
+    let a_c = policy.logp(chosen | prompt) / len(chosen)
+    let a_r = policy.logp(rejected | prompt) / len(rejected)
+    -log_sigmoid(a_c - a_r)
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = norm_pairwise()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0216",
+        title: "`if` condition is not a bool",
+        explanation: r#"The condition of an `if` is not a bool, for example a number used as a flag. Plumb has no truthiness: in Python `if alpha:` on a tensor raises "Boolean value of Tensor with more than one value is ambiguous" at run time, and on a float silently treats 1e-9 as true. Compare explicitly, e.g. `if alpha > 0 { ... }`, or use a `bool` parameter."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss pairwise_sft(alpha: f32 >= 0 = 1.0) on Pairwise {
+    let pi_c = policy.logp(chosen | prompt)
+    let pairwise = -log_sigmoid(pi_c - policy.logp(rejected | prompt))
+    if alpha { pairwise - alpha * pi_c / len(chosen) } else { pairwise }
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = pairwise_sft()
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss pairwise_sft(alpha: f32 >= 0 = 1.0) on Pairwise {
+    let pi_c = policy.logp(chosen | prompt)
+    let pairwise = -log_sigmoid(pi_c - policy.logp(rejected | prompt))
+    if alpha > 0 { pairwise - alpha * pi_c / len(chosen) } else { pairwise }
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = pairwise_sft()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0217",
+        title: "`if` branches of different types",
+        explanation: r#"The two branches of an `if` give different kinds of values, for example a number and a bool. An `if` in a loss selects per row, so both branches must be the same kind of value for the result to have one type (and a gradient). Make both branches numbers (or both bools, or both texts)."#,
+        wrong: r#"use std.data.{Pointwise, jsonl}
+use std.models.{causal_lm, frozen}
+
+loss thumbs(beta: f32 > 0 = 0.1) on Pointwise {
+    let rho = policy.logp(completion | prompt) - reference.logp(completion | prompt)
+    if label { 1 - sigmoid(beta * rho) } else { rho > 0 }
+}
+
+let feedback = jsonl("data/feedback.jsonl") as Pointwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on feedback {
+    loss = thumbs()
+}
+"#,
+        right: r#"use std.data.{Pointwise, jsonl}
+use std.models.{causal_lm, frozen}
+
+loss thumbs(beta: f32 > 0 = 0.1) on Pointwise {
+    let rho = policy.logp(completion | prompt) - reference.logp(completion | prompt)
+    if label { 1 - sigmoid(beta * rho) } else { sigmoid(beta * rho) }
+}
+
+let feedback = jsonl("data/feedback.jsonl") as Pointwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on feedback {
+    loss = thumbs()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0218",
+        title: "positional argument after a named one",
+        explanation: r#"A positional argument follows a named argument, so it is unclear which parameter it is meant for (here: is `7` the seed?). As in Python, positional arguments come first; Plumb rejects the call rather than guess. Put positional arguments first, or name this one."#,
+        wrong: r#"use std.data.{Pairwise, jsonl, split}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+let parts = split(prefs, holdout = 0.1, 7)
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on parts.train {
+    loss = dpo(beta = 0.1)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl, split}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+let parts = split(prefs, holdout = 0.1, seed = 7)
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on parts.train {
+    loss = dpo(beta = 0.1)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0219",
+        title: "parameter given twice",
+        explanation: r#"The same parameter receives two values, positionally and by name or by name twice. Plumb will not pick one silently, since the two values usually come from an edit that kept the old value. Give each parameter once."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(0.1, beta = 0.05)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.05)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0220",
+        title: "value called like a function",
+        explanation: r#"Something that is not a function is called: a number, a column, data or a model. A common cause is a missing `*`, as in `beta(rho_c - rho_r)`, which in Python is a `TypeError: 'float' object is not callable` at the first step. Only losses and stdlib functions can be called; write the multiplication (or the intended function) explicitly."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+
+loss my_dpo(beta: f32 > 0 = 0.1) on Pairwise {
+    let rho_c = policy.logp(chosen | prompt) - reference.logp(chosen | prompt)
+    let rho_r = policy.logp(rejected | prompt) - reference.logp(rejected | prompt)
+    -log_sigmoid(beta(rho_c - rho_r))
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = my_dpo()
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+
+loss my_dpo(beta: f32 > 0 = 0.1) on Pairwise {
+    let rho_c = policy.logp(chosen | prompt) - reference.logp(chosen | prompt)
+    let rho_r = policy.logp(rejected | prompt) - reference.logp(rejected | prompt)
+    -log_sigmoid(beta * (rho_c - rho_r))
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = my_dpo()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0221",
+        title: "value with both `tok` and `k` dims",
+        explanation: r#"A type or an operation would combine the per-token dim `tok` with the per-candidate dim `k`. Per-token values of several candidates are ragged in two directions, which the masking and the batched forward passes do not support; mixing them would broadcast tokens of one candidate against scores of another. Reduce one of the dims first, or store one value per candidate (`f32[k]`) or per token (`f32[tok]`)."#,
+        wrong: r#"use std.data.jsonl
+use std.models.causal_lm
+
+schema ScoredRollout {
+    prompt: Text,
+    response: Text,
+    token_scores: f32[tok, k],
+}
+
+loss weighted_nll() on ScoredRollout {
+    -mean(policy.logp_tokens(response | prompt), over = tok)
+}
+
+let rollouts = jsonl("data/rollouts.jsonl") as ScoredRollout
+
+model policy = causal_lm("models/tiny")
+
+train policy on rollouts {
+    loss = weighted_nll()
+}
+"#,
+        right: r#"use std.data.jsonl
+use std.models.causal_lm
+
+schema ScoredRollout {
+    prompt: Text,
+    response: Text,
+    token_scores: f32[tok],
+}
+
+loss weighted_nll() on ScoredRollout {
+    -mean(policy.logp_tokens(response | prompt), over = tok)
+}
+
+let rollouts = jsonl("data/rollouts.jsonl") as ScoredRollout
+
+model policy = causal_lm("models/tiny")
+
+train policy on rollouts {
+    loss = weighted_nll()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0222",
+        title: "default of the wrong type",
+        explanation: r#"The default value of a schema field or a loss parameter has a different type than the one declared, for example a text default for an `f32` field. Rows missing the field would otherwise be filled with a value the loss cannot use, and fail only when such a row reaches a batch. Write a default of the declared type."#,
+        wrong: r#"use std.data.jsonl
+use std.models.causal_lm
+
+schema WeightedDemo {
+    prompt: Text,
+    completion: Text,
+    weight: f32 = "1.0",
+}
+
+loss weighted_nll() on WeightedDemo {
+    -weight * policy.logp(completion | prompt) / len(completion)
+}
+
+let demos = jsonl("data/demos.jsonl") as WeightedDemo
+
+model policy = causal_lm("models/tiny")
+
+train policy on demos {
+    loss = weighted_nll()
+}
+"#,
+        right: r#"use std.data.jsonl
+use std.models.causal_lm
+
+schema WeightedDemo {
+    prompt: Text,
+    completion: Text,
+    weight: f32 = 1.0,
+}
+
+loss weighted_nll() on WeightedDemo {
+    -weight * policy.logp(completion | prompt) / len(completion)
+}
+
+let demos = jsonl("data/demos.jsonl") as WeightedDemo
+
+model policy = causal_lm("models/tiny")
+
+train policy on demos {
+    loss = weighted_nll()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0223",
+        title: "field or parameter declared twice",
+        explanation: r#"A schema declares the same field twice, or a loss (or function) the same parameter twice. Only one of the two declarations could be used, and which one is ambiguous (a JSON loader keeps the last key, a config the first). Give each field and parameter its own name."#,
+        wrong: r#"use std.data.jsonl
+use std.models.causal_lm
+
+schema Demo {
+    prompt: Text,
+    completion: Text,
+    completion: Text?,
+}
+
+loss demo_nll() on Demo {
+    -policy.logp(completion | prompt) / len(completion)
+}
+
+let demos = jsonl("data/demos.jsonl") as Demo
+
+model policy = causal_lm("models/tiny")
+
+train policy on demos {
+    loss = demo_nll()
+}
+"#,
+        right: r#"use std.data.jsonl
+use std.models.causal_lm
+
+schema Demo {
+    prompt: Text,
+    completion: Text,
+}
+
+loss demo_nll() on Demo {
+    -policy.logp(completion | prompt) / len(completion)
+}
+
+let demos = jsonl("data/demos.jsonl") as Demo
+
+model policy = causal_lm("models/tiny")
+
+train policy on demos {
+    loss = demo_nll()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0224",
+        title: "`as` applied to something that is not data",
+        explanation: r#"`expr as Schema` checks the rows of a data set against a schema when it is loaded; it cannot be applied to a split, a model or a number. Put the `as` where the data is read, so the rows are validated (with line numbers) before the split and before any training. Write `jsonl(path) as Schema`, then split the typed data."#,
+        wrong: r#"use std.data.{Pairwise, jsonl, split}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let parts = split(jsonl("data/pairs.jsonl"), holdout = 0.1) as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on parts.train {
+    loss = dpo(beta = 0.1)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl, split}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let parts = split(jsonl("data/pairs.jsonl") as Pairwise, holdout = 0.1)
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on parts.train {
+    loss = dpo(beta = 0.1)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0225",
+        title: "chained comparison",
+        explanation: r#"Comparisons cannot be chained: `a < b < c` is an error. In Python it means `a < b and b < c`, in most other languages `(a < b) < c`, and on tensors it raises an error at run time; Plumb accepts neither reading silently. Compare twice and join with `and`: `a < b and b < c`."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss banded(beta: f32 > 0 = 1.0) on Pairwise {
+    let d = policy.logp(chosen | prompt) - policy.logp(rejected | prompt)
+    if 0 < d < 5 { -log_sigmoid(beta * d) } else { 0 }
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = banded()
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss banded(beta: f32 > 0 = 1.0) on Pairwise {
+    let d = policy.logp(chosen | prompt) - policy.logp(rejected | prompt)
+    if 0 < d and d < 5 { -log_sigmoid(beta * d) } else { 0 }
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = banded()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0226",
+        title: "model call not written as `completion | prompt`",
+        explanation: r#"A model call (`logp`, `logp_tokens`, `reward`) takes exactly one argument of the form `completion | prompt`. Writing the two texts as separate arguments makes the order ambiguous, and swapping prompt and completion is a classic silent bug: the loss trains on the prompt tokens. Write `policy.logp(chosen | prompt)`: the completion, the bar, then what it is conditioned on."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss pairwise() on Pairwise {
+    -log_sigmoid(policy.logp(prompt, chosen) - policy.logp(prompt, rejected))
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = pairwise()
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss pairwise() on Pairwise {
+    -log_sigmoid(policy.logp(chosen | prompt) - policy.logp(rejected | prompt))
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = pairwise()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0227",
+        title: "indexing a value",
+        explanation: r#"Values cannot be indexed with `[i]`. A fixed position such as `completions[0]` assumes every row has that many candidates and in a fixed order, which fails with an index error on a short row or silently picks the wrong one; Plumb works over whole named dims instead. Reduce over the dim (`amax(x, over = k)`, `logsumexp(x, over = k)`), or restructure the data into columns (e.g. Pairwise `chosen` and `rejected`)."#,
+        wrong: r#"use std.data.{Ranked, jsonl}
+use std.models.causal_lm
+
+loss best_nll() on Ranked {
+    -policy.logp(completions[0] | prompt)
+}
+
+let ranked = jsonl("data/ranked.jsonl") as Ranked
+
+model policy = causal_lm("models/tiny")
+
+train policy on ranked {
+    loss = best_nll()
+}
+"#,
+        right: r#"use std.data.{Ranked, jsonl}
+use std.models.causal_lm
+
+loss listwise_nll() on Ranked {
+    -mean(policy.logp(completions | prompt), over = k)
+}
+
+let ranked = jsonl("data/ranked.jsonl") as Ranked
+
+model policy = causal_lm("models/tiny")
+
+train policy on ranked {
+    loss = listwise_nll()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0228",
+        title: "loss or pipeline function called inside a loss",
+        explanation: r#"A loss body calls another loss, or a pipeline function such as `generate` or `split`. A loss body is pure per-batch math that Plumb differentiates; another loss carries its own schema, roles and batch reduction, and pipeline functions are whole cached stages, so neither can run inside the training step. Write the math out in the body (copy the formula from the stdlib loss), or give the stage the loss directly with `loss = ...`."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+loss dpo_sft(beta: f32 > 0 = 0.1, alpha: f32 >= 0 = 1.0) on Pairwise {
+    dpo(beta = beta) - alpha * policy.logp(chosen | prompt) / len(chosen)
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo_sft()
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+
+loss dpo_sft(beta: f32 > 0 = 0.1, alpha: f32 >= 0 = 1.0) on Pairwise {
+    let rho_c = policy.logp(chosen | prompt) - reference.logp(chosen | prompt)
+    let rho_r = policy.logp(rejected | prompt) - reference.logp(rejected | prompt)
+    -log_sigmoid(beta * (rho_c - rho_r)) - alpha * policy.logp(chosen | prompt) / len(chosen)
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo_sft()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0229",
+        title: "model role used without a call",
+        explanation: r#"Inside a loss, `policy` and `reference` are model roles, not values: they only give numbers through a call such as `reference.logp(y | x)`. Plumb needs each forward pass spelled out, to know which roles a stage must bind and which calls are constant and can be cached. Call the role with the texts you mean."#,
+        wrong: r#"use std.data.{Pointwise, jsonl}
+use std.models.{causal_lm, frozen}
+
+loss anchored_nll(beta: f32 > 0 = 0.1) on Pointwise {
+    let pi = policy.logp(completion | prompt)
+    -pi / len(completion) + beta * (pi - reference)^2
+}
+
+let demos = jsonl("data/demos.jsonl") as Pointwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on demos {
+    loss = anchored_nll()
+}
+"#,
+        right: r#"use std.data.{Pointwise, jsonl}
+use std.models.{causal_lm, frozen}
+
+loss anchored_nll(beta: f32 > 0 = 0.1) on Pointwise {
+    let pi = policy.logp(completion | prompt)
+    -pi / len(completion) + beta * (pi - reference.logp(completion | prompt))^2
+}
+
+let demos = jsonl("data/demos.jsonl") as Pointwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on demos {
+    loss = anchored_nll()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0301",
+        title: "loss and data have different schemas",
+        explanation: r#"The loss is defined on one schema (e.g. `kto` on Pointwise: prompt, completion, label) but the stage trains on data of another (e.g. Pairwise: prompt, chosen, rejected). In TRL or OpenRLHF this is a `KeyError` in the collator or tokenizer map after the models are loaded, or worse a silent column rename. Train on data of the loss's schema, or pick a loss defined on your data's schema (for pairs: `dpo`, `ipo`, `simpo`, ...)."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.kto
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = kto(beta = 0.1)
+    batch = 8
+}
+"#,
+        right: r#"use std.data.{Pointwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.kto
+
+let feedback = jsonl("data/feedback.jsonl") as Pointwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on feedback {
+    loss = kto(beta = 0.1)
+    batch = 8
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0302",
+        title: "unknown option",
+        explanation: r#"A stage (or sampler, selector, fit) sets an option it does not have. Many come from other trainers: in Plumb the learning rate belongs to the optimizer, `beta` to the loss, and batch sizes are `batch` and `micro_batch`; an HF-style config would often ignore or misplace such a key and train with a default. Use the option the help names, or move the setting to the loss or optimizer."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+    learning_rate = 5e-7
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+use std.train.adamw
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+    optimizer = adamw(lr = 5e-7)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0303",
+        title: "option set twice",
+        explanation: r#"The same option appears twice in one block. Which value would win is exactly the kind of ambiguity that makes a run irreproducible (YAML keeps the last key, many CLIs the first), so Plumb requires one value. Keep one of them."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+    batch = 16
+    epochs = 1
+    batch = 32
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+    batch = 32
+    epochs = 1
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0304",
+        title: "both epochs and max_steps",
+        explanation: r#"A stage sets both `epochs` and `max_steps`. In HF's Trainer `max_steps` silently overrides `num_train_epochs`, so the run length is not what the recipe appears to say. Say how long to train one way: either `epochs` or `max_steps`."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+    epochs = 3
+    max_steps = 1000
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+    max_steps = 1000
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0305",
+        title: "training a frozen model or a judge",
+        explanation: r#"The stage trains a model that cannot be trained: a `frozen` or `snapshot` copy, or a programmatic `judge`. Training the frozen reference would also move the baseline of every loss that uses it, and a judge has no weights at all. Train the trainable model (the `causal_lm` or `reward_model` the copy was made from)."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train reference on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0306",
+        title: "loss needs a reference model the stage cannot bind",
+        explanation: r#"The loss calls `reference`, but the stage has no `reference = ...` option and the recipe has no single frozen copy of the trained model (either none, or several so the choice is ambiguous). TRL would quietly create a reference copy of the policy, doubling memory, or use a different model than you meant. Declare `model reference = frozen(policy)`, or set `reference = ...` in the stage."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0307",
+        title: "reference is the policy itself",
+        explanation: r#"The reference is the very model being trained (`model reference = policy`, or `reference = policy` in the stage), not a copy. Then the policy/reference log-ratio is identically 0 and the DPO-style loss has no signal, or the reference drifts with the policy; the run completes without error but learns nothing. Use a frozen copy: `frozen(policy)`, or `snapshot(policy)` for iterative methods."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = policy
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0308",
+        title: "train stage without a loss",
+        explanation: r#"A `train` stage has no `loss` option. Plumb has no default objective: a silent default (SFT, or DPO with beta 0.1) would train something other than what the author intended. Add the objective, e.g. `loss = dpo(beta = 0.1)`."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+use std.train.adamw
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    optimizer = adamw(lr = 5e-7)
+    batch = 16
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+use std.train.adamw
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+    optimizer = adamw(lr = 5e-7)
+    batch = 16
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0309",
+        title: "option value of the wrong kind",
+        explanation: r#"An option's value is not what the option takes: a loss or optimizer named but not called, a float where a whole number is expected (`batch = 16.5`), or a value outside its range (`batch = 0`, `grad_clip = 0`, `top_p = 1.5`). These fail deep inside the trainer (division by zero in gradient accumulation, an empty dataloader) or are silently rounded. Call functions to configure them (`dpo()`), and give each option a value of the kind the message names."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo
+    batch = 0
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo()
+    batch = 16
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0310",
+        title: "micro_batch does not divide batch",
+        explanation: r#"`micro_batch` (examples per forward pass) must divide `batch` (examples per optimizer step), since each step accumulates `batch / micro_batch` forward passes. Otherwise a trainer either rounds the accumulation steps and silently trains with a different effective batch size than the recipe states, or fails on the last micro-batch. Choose a micro_batch that divides batch, e.g. a power of two."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+    batch = 32
+    micro_batch = 6
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+    batch = 32
+    micro_batch = 8
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0311",
+        title: "max_prompt_len leaves no room for the completion",
+        explanation: r#"`max_prompt_len` is at least `max_len`, so after truncation a long prompt keeps no completion tokens. Those rows have empty completions, whose log-probability is 0 and whose per-token mean is NaN; in TRL this shows up as `nan` losses or rows that silently contribute nothing. Make `max_len` larger than `max_prompt_len`."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+    max_len = 512
+    max_prompt_len = 512
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+    max_len = 1024
+    max_prompt_len = 512
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0313",
+        title: "model of the wrong kind for its role",
+        explanation: r#"A model is used in a role its kind cannot play: a reward-model loss (one that calls `policy.reward`) on a causal LM, a log-probability loss on a reward model, a scorer as `reference`, or a policy as a `judge`. A causal LM has no value head and a reward model has no vocabulary distribution, so in TRL/OpenRLHF this fails at the first forward pass or, worse, trains a freshly initialised head. Train a `reward_model(path)` with reward losses such as `reward_bt`, and causal LMs with policy losses."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+use std.losses.reward_bt
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model rm = causal_lm("models/tiny")
+
+train rm on prefs {
+    loss = reward_bt()
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.reward_model
+use std.losses.reward_bt
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model rm = reward_model("models/tiny-rm")
+
+train rm on prefs {
+    loss = reward_bt()
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0315",
+        title: "stage needs data",
+        explanation: r#"A `train` or `eval` stage is given something that is not a data set after `on`, most often a whole split instead of one of its parts. A trainer handed a `DatasetDict` instead of a `Dataset` fails only when it starts iterating. Use the split's `.train` or `.holdout`, or another data value."#,
+        wrong: r#"use std.data.{Pairwise, jsonl, split}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+let parts = split(prefs, holdout = 0.1)
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on parts {
+    loss = dpo(beta = 0.1)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl, split}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+let parts = split(prefs, holdout = 0.1)
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on parts.train {
+    loss = dpo(beta = 0.1)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0316",
+        title: "data schema not declared",
+        explanation: r#"Data is trained on, or its columns are read, but its schema was never declared with `as`. Without a schema Plumb cannot check that the rows have the columns and types the loss needs, and a missing or misspelled column would fail only when the first batch is collated. Declare the schema where the data is loaded: `jsonl(path) as Pairwise`; rows are then checked on load, with line numbers."#,
+        wrong: r#"use std.data.jsonl
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl")
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0317",
+        title: "fit needs a rating model",
+        explanation: r#"`fit NAME = ...` fits a non-neural preference model over items (ratings such as Bradley-Terry); its value must be one of those, not a neural model or data. Neural models are trained with `train`. Fit `bradley_terry`, `thurstone`, `davidson` or `plackett_luce` from `std.ratings`."#,
+        wrong: r#"use std.data.{Comparisons, csv}
+use std.ratings.{leaderboard, bootstrap}
+
+let votes = csv("data/votes.csv") as Comparisons
+
+fit ratings = votes
+
+report leaderboard(ratings, ci = bootstrap(200))
+"#,
+        right: r#"use std.data.{Comparisons, csv}
+use std.ratings.{bradley_terry, leaderboard, bootstrap}
+
+let votes = csv("data/votes.csv") as Comparisons
+
+fit ratings = bradley_terry(votes)
+
+report leaderboard(ratings, ci = bootstrap(200))
+"#,
+    },
+    CodeInfo {
+        code: "P0318",
+        title: "eval without a metric",
+        explanation: r#"An `eval` stage computes no metric, or lists something that is not a metric (often a metric function named but not called). An evaluation that measures nothing would still load the model and generate, for no result. List metrics from `std.metrics`, called: `{ reward_accuracy(), kl_to(reference) }`."#,
+        wrong: r#"use std.data.{Pairwise, jsonl, split}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+use std.metrics.reward_accuracy
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+let parts = split(prefs, holdout = 0.1)
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on parts.train {
+    loss = dpo(beta = 0.1)
+}
+
+eval policy on parts.holdout { reward_accuracy }
+"#,
+        right: r#"use std.data.{Pairwise, jsonl, split}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+use std.metrics.reward_accuracy
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+let parts = split(prefs, holdout = 0.1)
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on parts.train {
+    loss = dpo(beta = 0.1)
+}
+
+eval policy on parts.holdout { reward_accuracy() }
+"#,
+    },
+    CodeInfo {
+        code: "P0319",
+        title: "report needs a report",
+        explanation: r#"`report EXPR` emits a report, so its value must be one (such as a `leaderboard`), not fitted ratings or data. Plumb does not guess how to render an arbitrary value. Build a report with a stdlib function, e.g. `report leaderboard(ratings, ci = bootstrap(200))`."#,
+        wrong: r#"use std.data.{Comparisons, csv}
+use std.ratings.bradley_terry
+
+let votes = csv("data/votes.csv") as Comparisons
+
+fit ratings = bradley_terry(votes)
+
+report ratings
+"#,
+        right: r#"use std.data.{Comparisons, csv}
+use std.ratings.{bradley_terry, leaderboard, bootstrap}
+
+let votes = csv("data/votes.csv") as Comparisons
+
+fit ratings = bradley_terry(votes)
+
+report leaderboard(ratings, ci = bootstrap(200))
+"#,
+    },
+    CodeInfo {
+        code: "P0320",
+        title: "repeat count is not a positive integer literal",
+        explanation: r#"`repeat N { ... }` needs N to be a positive whole number written as a literal, so the number of rounds (and so of generations, checkpoints and cache entries) is known when the recipe is compiled. A computed, zero or fractional count would make the pipeline's shape depend on run-time values. Write the number of rounds, e.g. `repeat 3 { ... }`."#,
+        wrong: r#"use std.data.jsonl
+use std.models.{causal_lm, frozen, reward_model, snapshot}
+use std.pipeline.{generate, score, pair, best_vs_worst}
+use std.losses.dpo
+
+schema Prompts { prompt: Text }
+
+let prompts = jsonl("data/prompts.jsonl") as Prompts
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+model rm = reward_model("models/tiny-rm")
+
+repeat 0 {
+    let pairs = pair(score(rm, generate(policy, prompts.prompt, n = 4)), by = best_vs_worst())
+    train policy on pairs {
+        loss = dpo(beta = 0.1)
+        reference = snapshot(policy)
+    }
+}
+"#,
+        right: r#"use std.data.jsonl
+use std.models.{causal_lm, frozen, reward_model, snapshot}
+use std.pipeline.{generate, score, pair, best_vs_worst}
+use std.losses.dpo
+
+schema Prompts { prompt: Text }
+
+let prompts = jsonl("data/prompts.jsonl") as Prompts
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+model rm = reward_model("models/tiny-rm")
+
+repeat 3 {
+    let pairs = pair(score(rm, generate(policy, prompts.prompt, n = 4)), by = best_vs_worst())
+    train policy on pairs {
+        loss = dpo(beta = 0.1)
+        reference = snapshot(policy)
+    }
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0326",
+        title: "malformed stage constraint",
+        explanation: r#"A `constraint` must compare a metric with a literal number, `metric <= number` (or `<`, `>=`, `>`), and only `train` stages take constraints. Anything else (a number on the left, a non-metric, a computed bound, a constraint in a sampler) has no clear meaning as a budget the trainer can enforce. Write e.g. `constraint kl_to(reference) <= 5.0` inside a `train` stage."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+use std.metrics.kl_to
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+    constraint 5.0 >= kl_to(reference)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+use std.metrics.kl_to
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+    constraint kl_to(reference) <= 5.0
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0401",
+        title: "unused definition",
+        explanation: r#"A top-level `let` is defined but never used. It is only a warning, but an unused data set or split usually means a stage uses the wrong one, for example evaluating on the training data while the held-out split goes unused. Use it in a stage, or remove it."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+use std.metrics.reward_accuracy
+
+let prefs = jsonl("data/train_pairs.jsonl") as Pairwise
+let test_prefs = jsonl("data/test_pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+
+eval policy on prefs { reward_accuracy() }
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.dpo
+use std.metrics.reward_accuracy
+
+let prefs = jsonl("data/train_pairs.jsonl") as Pairwise
+let test_prefs = jsonl("data/test_pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = dpo(beta = 0.1)
+}
+
+eval policy on test_prefs { reward_accuracy() }
+"#,
+    },
+    CodeInfo {
+        code: "P0402",
+        title: "unused loss parameter",
+        explanation: r#"A loss parameter is never used in the body. It is only a warning, but setting it at a stage then has no effect, which is easy to miss when sweeping hyperparameters (every run of the sweep computes the same loss). Use it in the body, or remove it."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss pairwise(beta: f32 > 0 = 1.0, gamma: f32 >= 0 = 0.5) on Pairwise {
+    -log_sigmoid(beta * (policy.logp(chosen | prompt) - policy.logp(rejected | prompt)))
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = pairwise(gamma = 1.0)
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+
+loss pairwise(beta: f32 > 0 = 1.0, gamma: f32 >= 0 = 0.5) on Pairwise {
+    -log_sigmoid(beta * (policy.logp(chosen | prompt) - policy.logp(rejected | prompt)) - gamma)
+}
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = pairwise(gamma = 1.0)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0403",
+        title: "reference set for a loss that does not use one",
+        explanation: r#"The stage sets `reference = ...`, but its loss never calls `reference` (reference-free losses such as `simpo`, `cpo`, `orpo` and `nll`). It is only a warning, but the setting has no effect: it often means the wrong loss was chosen, and a frozen copy of the model is loaded into memory for nothing. Remove the `reference` option, or pick a loss that uses a reference."#,
+        wrong: r#"use std.data.{Pairwise, jsonl}
+use std.models.{causal_lm, frozen}
+use std.losses.simpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+model reference = frozen(policy)
+
+train policy on prefs {
+    loss = simpo(beta = 2.0, gamma = 0.5)
+    reference = reference
+}
+"#,
+        right: r#"use std.data.{Pairwise, jsonl}
+use std.models.causal_lm
+use std.losses.simpo
+
+let prefs = jsonl("data/pairs.jsonl") as Pairwise
+
+model policy = causal_lm("models/tiny")
+
+train policy on prefs {
+    loss = simpo(beta = 2.0, gamma = 0.5)
+}
+"#,
+    },
+    CodeInfo {
+        code: "P0330",
+        title: "data file not found",
+        explanation: r#"A data source names a file by a literal path that does not exist. Paths are relative to the recipe's directory. It is a warning, not an error, because a recipe may be checked before its data is produced; `plumb run` fails on it. When the file exists, `plumb check` also reads its first rows and checks them against the declared schema (P0331)."#,
+        wrong: r#"# a recipe with `jsonl("data/pairs.jsonl") as Pairwise`, run from a directory without data/pairs.jsonl"#,
+        right: r#"# the same recipe next to data/pairs.jsonl, or the path corrected"#,
+    },
+    CodeInfo {
+        code: "P0331",
+        title: "data file does not match its schema",
+        explanation: r#"`plumb check` opened a data file named by a literal path and found that it does not fit the schema declared with `as`: a JSONL row lacks a required column, a column has the wrong type (a number where the schema declares Text, a string where it declares f32, a scalar where it declares a list), a line is not a JSON object, or a CSV header lacks a required column. Trainers find this when the data loader reaches the row, often after the reference model has been loaded; Plumb reports the file and line at once. Fix the data, or declare the schema the data has. The first 200 rows of a JSONL file are checked here; every row is checked on load by `plumb run`."#,
+        wrong: r#"# data/pairs.jsonl holds {"prompt": "Hi", "chosen": "Hello!"} (no "rejected"),
+# and the recipe reads it with jsonl("data/pairs.jsonl") as Pairwise"#,
+        right: r#"# every row has prompt, chosen and rejected as strings:
+# {"prompt": "Hi", "chosen": "Hello!", "rejected": "Go away."}"#,
+    },
 ];

@@ -85,12 +85,7 @@ impl Diagnostic {
 
     /// The primary span (the first label's when none is marked primary).
     pub fn span(&self) -> Span {
-        self.labels
-            .iter()
-            .find(|l| l.primary)
-            .or(self.labels.first())
-            .map(|l| l.span)
-            .unwrap_or_default()
+        self.labels.iter().find(|l| l.primary).or(self.labels.first()).map(|l| l.span).unwrap_or_default()
     }
 
     /// Moves every span by `offset` bytes (item-relative to file-relative).

@@ -64,7 +64,9 @@ impl LineIndex {
 
     /// Byte offset of a 0-based line and 0-based character column (for editors).
     pub fn offset(&self, text: &str, line: usize, column: usize) -> usize {
-        let Some(&start) = self.line_starts.get(line) else { return text.len() };
+        let Some(&start) = self.line_starts.get(line) else {
+            return text.len();
+        };
         let end = self.line_starts.get(line + 1).copied().unwrap_or(text.len());
         text[start..end].char_indices().nth(column).map(|(i, _)| start + i).unwrap_or(end)
     }

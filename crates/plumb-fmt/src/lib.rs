@@ -40,7 +40,9 @@ fn ends_operand(token: &Placed) -> bool {
 
 /// Whether the line's last code token asks for the next line to continue it.
 fn continues(line: &[Placed]) -> bool {
-    let Some(last) = line.iter().rev().find(|t| !is_comment(t.kind)) else { return false };
+    let Some(last) = line.iter().rev().find(|t| !is_comment(t.kind)) else {
+        return false;
+    };
     match last.kind {
         TokenKind::Punct => BINARY.contains(&last.text) || last.text == "^",
         TokenKind::Keyword => WORD_OPERATORS.contains(&last.text),
@@ -139,7 +141,9 @@ fn write_line(out: &mut String, line: &[Placed]) {
 }
 
 fn is_unary(before: &[Placed]) -> bool {
-    let Some(prev) = before.last() else { return true };
+    let Some(prev) = before.last() else {
+        return true;
+    };
     match prev.kind {
         TokenKind::Punct => !matches!(prev.text, ")" | "]" | "}" | "?"),
         TokenKind::Keyword => !matches!(prev.text, "true" | "false"),
@@ -190,7 +194,8 @@ mod tests {
 
     #[test]
     fn normalises_spacing_and_indent() {
-        let source = "loss f( beta : f32>0=0.1 ) on Pairwise{\nlet x=-beta*( a-b )^2   // note   \n\n\n  log_sigmoid( x )\n}\n";
+        let source =
+            "loss f( beta : f32>0=0.1 ) on Pairwise{\nlet x=-beta*( a-b )^2   // note   \n\n\n  log_sigmoid( x )\n}\n";
         let expected = "loss f(beta: f32 > 0 = 0.1) on Pairwise {\n    let x = -beta * (a - b)^2  // note\n\n    log_sigmoid(x)\n}\n";
         assert_eq!(format(source), expected);
         assert_eq!(format(expected), expected);

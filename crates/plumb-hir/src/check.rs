@@ -4,7 +4,7 @@
 use crate::options::*;
 use crate::suggest::closest;
 use crate::types::*;
-use crate::{DefKind, DefRef, ItemText, loss_use, own_defs, parse_item_text, resolve_use_source, scope};
+use crate::{DefKind, DefRef, ItemText, own_defs, parse_item_text, resolve_use_source, scope};
 use plumb_db::{Db, SourceFile};
 use plumb_diag::{Diagnostic, Span};
 use plumb_syntax::ast::*;
@@ -15,12 +15,29 @@ const REDUCTIONS: &[&str] = &["sum", "mean", "amax", "amin", "logsumexp", "count
 const SCANS: &[&str] = &["sort", "cumsum", "discounted_cumsum"];
 const ROLES: &[&str] = &["policy", "reference"];
 const MODEL_METHODS: &[&str] = &["logp", "logp_tokens", "reward"];
+/// The types stdlib functions take besides scalars.
+const PIPELINE_TYPES: &[&str] = &[
+    "Data",
+    "Model",
+    "Dim",
+    "Column",
+    "Split",
+    "Selector",
+    "Optimizer",
+    "Schedule",
+    "Metric",
+    "Ratings",
+    "Report",
+    "Interval",
+    "Candidates",
+    "Scored",
+];
 
 pub(crate) fn duplicate(name: &Name, first_offset: u32, offset: u32) -> Diagnostic {
     let _ = first_offset;
     Diagnostic::error("P0102", format!("`{}` is defined more than once", name.text), name.span.shifted(offset))
         .with_label("defined again here")
-        .with_help(format!("rename one of them; each top-level name (and import) is defined once per file"))
+        .with_help("rename one of them; each top-level name (and import) is defined once per file")
 }
 
 pub(crate) fn unused(name: &Name, offset: u32, import: bool) -> Diagnostic {
@@ -52,23 +69,37 @@ struct Checker<'a> {
     /// `let`s inside a `repeat` body, in order.
     locals: Vec<(String, Type)>,
     math: Option<MathEnv>,
+    /// The item being checked, when it is a top-level item.
+    current: Option<ItemText>,
+    /// Names whose definition or import failed (already reported).
+    unresolved: Arc<BTreeSet<String>>,
+    /// Set inside a loss whose schema does not resolve: its columns are unknown.
+    columns_unknown: bool,
 }
 
 pub(crate) fn infer_binding(db: &dyn Db, file: SourceFile, item: ItemText) -> Type {
     let parse = parse_item_text(db, item);
-    let Some(item) = &parse.item else { return Type::Unknown };
+    let Some(item) = &parse.item else {
+        return Type::Unknown;
+    };
     let mut checker = Checker::new(db, file);
     match &item.kind {
         ItemKind::Let(b) | ItemKind::Model(b) => checker.infer(&b.value),
-        ItemKind::Fit(f) => checker.infer(&f.value),
+        ItemKind::Fit(f) => match checker.infer(&f.value) {
+            ratings @ Type::Opaque(_) if ratings == Type::Opaque("Ratings".into()) => ratings,
+            _ => Type::Unknown,
+        },
         _ => Type::Unknown,
     }
 }
 
-pub(crate) fn check_item(db: &dyn Db, file: SourceFile, item: ItemText) -> Vec<Diagnostic> {
-    let parse = parse_item_text(db, item);
-    let Some(item) = &parse.item else { return Vec::new() };
+pub(crate) fn check_item(db: &dyn Db, file: SourceFile, item_text: ItemText) -> Vec<Diagnostic> {
+    let parse = parse_item_text(db, item_text);
+    let Some(item) = &parse.item else {
+        return Vec::new();
+    };
     let mut checker = Checker::new(db, file);
+    checker.current = Some(item_text);
     checker.item(item, true);
     checker.diagnostics
 }
@@ -92,7 +123,17 @@ fn is_integer_literal(expr: &Expr) -> bool {
 
 impl<'a> Checker<'a> {
     fn new(db: &'a dyn Db, file: SourceFile) -> Self {
-        Checker { db, file, scope: scope(db, file), diagnostics: Vec::new(), locals: Vec::new(), math: None }
+        Checker {
+            db,
+            file,
+            scope: scope(db, file),
+            diagnostics: Vec::new(),
+            locals: Vec::new(),
+            math: None,
+            current: None,
+            unresolved: crate::unresolved_names(db, file),
+            columns_unknown: false,
+        }
     }
 
     fn push(&mut self, diagnostic: Diagnostic) {
@@ -113,32 +154,56 @@ impl<'a> Checker<'a> {
                 let ty = self.infer(&binding.value);
                 if matches!(ty, Type::Model(_)) {
                     self.push(
-                        Diagnostic::error("P0121", format!("`{}` is a model; declare it with `model`", binding.name.text), binding.name.span)
-                            .with_label("bound with `let`")
-                            .with_help(format!("write `model {} = ...`", binding.name.text)),
+                        Diagnostic::error(
+                            "P0121",
+                            format!("`{}` is a model; declare it with `model`", binding.name.text),
+                            binding.name.span,
+                        )
+                        .with_label("bound with `let`")
+                        .with_help(format!("write `model {} = ...`", binding.name.text)),
                     );
                 }
-                if matches!(ty, Type::Opaque(ref c) if c == "cycle") {
+                let cyclic = top_level
+                    && self.current.is_some_and(
+                        |item| matches!(crate::binding_type(self.db, self.file, item), Type::Opaque(c) if c == "cycle"),
+                    );
+                if cyclic {
                     self.push(
-                        Diagnostic::error("P0114", format!("`{}` depends on itself", binding.name.text), binding.name.span)
-                            .with_help("break the cycle: a definition cannot refer back to itself through other definitions"),
+                        Diagnostic::error(
+                            "P0114",
+                            format!("`{}` depends on itself", binding.name.text),
+                            binding.name.span,
+                        )
+                        .with_help(
+                            "break the cycle: a definition cannot refer back to itself through other definitions",
+                        ),
                     );
                 }
                 if !top_level {
                     self.locals.push((binding.name.text.clone(), ty));
                 }
             }
-            ItemKind::Model(binding) => self.model_item(binding),
+            ItemKind::Model(binding) => {
+                self.model_item(binding);
+                if !top_level {
+                    let ty = self.infer(&binding.value);
+                    self.locals.push((binding.name.text.clone(), ty));
+                }
+            }
             ItemKind::Loss(loss) => self.loss_item(loss),
             ItemKind::Extern(ext) => {
                 if !self.file.is_std(self.db) {
                     self.push(
-                        Diagnostic::error("P0116", "extern functions are provided by the standard library", ext.name.span)
-                            .with_label("declared outside the stdlib")
-                            .with_help("write the math as a `loss`, or import the function from std"),
+                        Diagnostic::error(
+                            "P0116",
+                            "extern functions are provided by the standard library",
+                            ext.name.span,
+                        )
+                        .with_label("declared outside the stdlib")
+                        .with_help("write the math as a `loss`, or import the function from std"),
                     );
                 }
-                self.params(&ext.params);
+                self.params(&ext.params, true);
             }
             ItemKind::Train(train) => self.train_item(train),
             ItemKind::Fit(fit) => self.fit_item(fit),
@@ -153,13 +218,18 @@ impl<'a> Checker<'a> {
                 }
             }
             ItemKind::Repeat(repeat) => {
-                let count_ok = is_integer_literal(&repeat.count) && is_literal_number(&repeat.count).is_some_and(|n| n >= 1.0);
+                let count_ok =
+                    is_integer_literal(&repeat.count) && is_literal_number(&repeat.count).is_some_and(|n| n >= 1.0);
                 if !count_ok {
                     self.infer(&repeat.count);
                     self.push(
-                        Diagnostic::error("P0320", "`repeat` needs a positive whole number of rounds", repeat.count.span)
-                            .with_label("not a positive integer literal")
-                            .with_help("write the number of rounds, e.g. `repeat 3 { ... }`"),
+                        Diagnostic::error(
+                            "P0320",
+                            "`repeat` needs a positive whole number of rounds",
+                            repeat.count.span,
+                        )
+                        .with_label("not a positive integer literal")
+                        .with_help("write the number of rounds, e.g. `repeat 3 { ... }`"),
                     );
                 }
                 let saved = self.locals.len();
@@ -178,6 +248,25 @@ impl<'a> Checker<'a> {
     }
 
     fn use_item(&mut self, use_item: &UseItem) {
+        if use_item.names.is_empty() {
+            return;
+        }
+        if let UseSource::Module(path) = &use_item.source
+            && path.len() == 1
+            && let [name] = use_item.names.as_slice()
+            && plumb_db::STDLIB.iter().any(|(m, _)| *m == name.text)
+        {
+            self.push(
+                Diagnostic::error(
+                    "P0112",
+                    format!("this imports the module `std.{}` itself, which names nothing", name.text),
+                    name.span,
+                )
+                .with_label("a module, not a name in it")
+                .with_help(format!("name what to import: `use std.{}.{{...}}`", name.text)),
+            );
+            return;
+        }
         let target = resolve_use_source(self.db, self.file, &use_item.source);
         let Some(target) = target else {
             match &use_item.source {
@@ -190,7 +279,8 @@ impl<'a> Checker<'a> {
                             Some(near) => format!("did you mean `std.{near}`?"),
                             None => format!("the stdlib modules are std.{}", modules.join(", std.")),
                         },
-                        _ => "modules are `std.<name>`; import a file of your own with `use \"path.plumb\".{name}`".into(),
+                        _ => "modules are `std.<name>`; import a file of your own with `use \"path.plumb\".{name}`"
+                            .into(),
                     };
                     self.push(
                         Diagnostic::error("P0103", format!("there is no module `{}`", shown.join(".")), span)
@@ -223,9 +313,13 @@ impl<'a> Checker<'a> {
                     None => format!("`{}` defines: {}", target.path(self.db), short_list(defs.keys())),
                 };
                 self.push(
-                    Diagnostic::error("P0104", format!("`{}` is not defined in `{}`", name.text, target.path(self.db)), name.span)
-                        .with_label("not found")
-                        .with_help(help),
+                    Diagnostic::error(
+                        "P0104",
+                        format!("`{}` is not defined in `{}`", name.text, target.path(self.db)),
+                        name.span,
+                    )
+                    .with_label("not found")
+                    .with_help(help),
                 );
             }
         }
@@ -249,8 +343,10 @@ impl<'a> Checker<'a> {
             }
         }
         if !dims.is_consistent() {
-            self.push(Diagnostic::error("P0221", "a value cannot have both `tok` and `k` dims", ty.span)
-                .with_help("per-token values of several candidates are not supported; reduce one of them"));
+            self.push(
+                Diagnostic::error("P0221", "a value cannot have both `tok` and `k` dims", ty.span)
+                    .with_help("per-token values of several candidates are not supported; reduce one of them"),
+            );
         }
         match Scalar::parse(&ty.name.text) {
             Some(scalar) => Type::value(scalar, dims),
@@ -276,8 +372,12 @@ impl<'a> Checker<'a> {
         for field in &schema.fields {
             if !seen.insert(field.name.text.clone()) {
                 self.push(
-                    Diagnostic::error("P0223", format!("field `{}` is declared twice", field.name.text), field.name.span)
-                        .with_help("give each field its own name"),
+                    Diagnostic::error(
+                        "P0223",
+                        format!("field `{}` is declared twice", field.name.text),
+                        field.name.span,
+                    )
+                    .with_help("give each field its own name"),
                 );
             }
             let ty = self.type_of_annotation(&field.ty, false);
@@ -291,38 +391,54 @@ impl<'a> Checker<'a> {
     fn expect_value_type(&mut self, expected: &Type, actual: &Type, span: Span, code: &'static str, what: &str) {
         let (Type::Value { scalar: want, .. }, Type::Value { scalar: got, .. }) = (expected, actual) else {
             if !expected.is_unknown() && !actual.is_unknown() && expected != actual {
-                self.push(Diagnostic::error(code, format!("this {what} is {actual}, but {expected} is expected"), span));
+                self.push(Diagnostic::error(
+                    code,
+                    format!("this {what} is {actual}, but {expected} is expected"),
+                    span,
+                ));
             }
             return;
         };
         let fits = want == got || (*want == Scalar::Float && *got == Scalar::Int);
         if !fits {
             self.push(
-                Diagnostic::error(code, format!("this {what} is {}, but {} is expected", got.name(), want.name()), span)
-                    .with_label(format!("a {} value", got.name()))
-                    .with_help(format!("write a {} value here", want.name())),
+                Diagnostic::error(
+                    code,
+                    format!("this {what} is {}, but {} is expected", got.name(), want.name()),
+                    span,
+                )
+                .with_label(format!("a {} value", got.name()))
+                .with_help(format!("write a {} value here", want.name())),
             );
         }
     }
 
-    fn params(&mut self, params: &[Param]) -> BTreeMap<String, Type> {
+    fn params(&mut self, params: &[Param], pipeline_types: bool) -> BTreeMap<String, Type> {
         let mut types = BTreeMap::new();
         for param in params {
             if types.contains_key(&param.name.text) {
                 self.push(
-                    Diagnostic::error("P0223", format!("parameter `{}` is declared twice", param.name.text), param.name.span)
-                        .with_help("give each parameter its own name"),
+                    Diagnostic::error(
+                        "P0223",
+                        format!("parameter `{}` is declared twice", param.name.text),
+                        param.name.span,
+                    )
+                    .with_help("give each parameter its own name"),
                 );
             }
-            let ty = self.type_of_annotation(&param.ty, true);
+            let ty = self.type_of_annotation(&param.ty, pipeline_types);
             let numeric = matches!(ty, Type::Value { scalar, .. } if scalar.is_numeric());
             if let Some(constraint) = &param.constraint
                 && !numeric
                 && !ty.is_unknown()
             {
                 self.push(
-                    Diagnostic::error("P0209", format!("a constraint needs a number, but `{}` is {ty}", param.name.text), constraint.span)
-                        .with_help("only f32 and i64 parameters take constraints such as `> 0` or `in [0, 1)`"),
+                    Diagnostic::error(
+                        "P0209",
+                        format!("a constraint needs a number, but `{}` is {ty}", param.name.text),
+                        constraint.span,
+                    )
+                    .with_help("only f32 and i64 parameters take constraints such as `> 0` or `in [0, 1)`"),
                 );
             }
             if let Some(default) = &param.default {
@@ -333,10 +449,18 @@ impl<'a> Checker<'a> {
                     && !constraint.admits(value)
                 {
                     self.push(
-                        Diagnostic::error("P0208", format!("the default {value} of `{}` breaks its own constraint `{}`", param.name.text, constraint.describe()), default.span)
-                            .with_label("outside the constraint")
-                            .with_secondary(constraint.span, "the constraint")
-                            .with_help("change the default or the constraint so that the default is allowed"),
+                        Diagnostic::error(
+                            "P0208",
+                            format!(
+                                "the default {value} of `{}` breaks its own constraint `{}`",
+                                param.name.text,
+                                constraint.describe()
+                            ),
+                            default.span,
+                        )
+                        .with_label("outside the constraint")
+                        .with_secondary(constraint.span, "the constraint")
+                        .with_help("change the default or the constraint so that the default is allowed"),
                     );
                 }
             }
@@ -352,7 +476,9 @@ impl<'a> Checker<'a> {
             return None;
         };
         let parse = self.def_item(&def)?;
-        let Some(ItemKind::Schema(s)) = parse.item.as_ref().map(|i| &i.kind) else { return None };
+        let Some(ItemKind::Schema(s)) = parse.item.as_ref().map(|i| &i.kind) else {
+            return None;
+        };
         let mut columns = BTreeMap::new();
         for field in &s.fields {
             let mut dims = Dims::BATCH;
@@ -377,9 +503,13 @@ impl<'a> Checker<'a> {
     }
 
     fn loss_item(&mut self, loss: &LossItem) {
-        let params = self.params(&loss.params);
+        let params = self.params(&loss.params, false);
         let columns = match &loss.schema {
-            Some(schema) => self.schema_columns(schema).unwrap_or_default(),
+            Some(schema) => {
+                let columns = self.schema_columns(schema);
+                self.columns_unknown = columns.is_none();
+                columns.unwrap_or_default()
+            }
             None => BTreeMap::new(),
         };
         self.math = Some(MathEnv {
@@ -411,17 +541,25 @@ impl<'a> Checker<'a> {
             }
             Type::Unknown => {}
             other => self.push(
-                Diagnostic::error("P0203", format!("a loss must be a number, but this is {other}"), loss.body.value.span)
-                    .with_label("not a number")
-                    .with_help("the last expression of a loss body is its value; make it an f32"),
+                Diagnostic::error(
+                    "P0203",
+                    format!("a loss must be a number, but this is {other}"),
+                    loss.body.value.span,
+                )
+                .with_label("not a number")
+                .with_help("the last expression of a loss body is its value; make it an f32"),
             ),
         }
         if let Some(math) = math {
             for param in &loss.params {
                 if !math.used.contains(&param.name.text) {
                     self.push(
-                        Diagnostic::warning("P0402", format!("parameter `{}` is never used", param.name.text), param.name.span)
-                            .with_help("use it in the body or remove it"),
+                        Diagnostic::warning(
+                            "P0402",
+                            format!("parameter `{}` is never used", param.name.text),
+                            param.name.span,
+                        )
+                        .with_help("use it in the body or remove it"),
                     );
                 }
             }
@@ -433,9 +571,16 @@ impl<'a> Checker<'a> {
             let ty = self.infer(&binding.value);
             if matches!(ty, Type::Model(_)) {
                 self.push(
-                    Diagnostic::error("P0307", format!("`{}` would be `{other}` itself, trained along with it", binding.name.text), binding.value.span)
-                        .with_label("the same model, not a copy")
-                        .with_help(format!("to compare against a fixed copy, write `model {} = frozen({other})`", binding.name.text)),
+                    Diagnostic::error(
+                        "P0307",
+                        format!("`{}` would be `{other}` itself, trained along with it", binding.name.text),
+                        binding.value.span,
+                    )
+                    .with_label("the same model, not a copy")
+                    .with_help(format!(
+                        "to compare against a fixed copy, write `model {} = frozen({other})`",
+                        binding.name.text
+                    )),
                 );
             }
             return;
@@ -454,11 +599,18 @@ impl<'a> Checker<'a> {
         let def = self.scope.get(&name.text).copied();
         let ty = match (local, def) {
             (Some(ty), _) => ty,
-            (None, Some(def)) if matches!(def.kind, DefKind::Model | DefKind::Let) => crate::binding_type(self.db, def.file, def.item),
+            (None, Some(def)) if matches!(def.kind, DefKind::Model | DefKind::Let) => {
+                crate::binding_type(self.db, def.file, def.item)
+            }
             (None, Some(def)) => Type::Opaque(def.kind.describe().into()),
+            (None, None) if self.unresolved.contains(&name.text) => return None,
             (None, None) => {
                 let help = self.unknown_name_help(&name.text, Some(DefKind::Model));
-                self.push(Diagnostic::error("P0101", format!("cannot find `{}`", name.text), name.span).with_label("not defined").with_help(help));
+                self.push(
+                    Diagnostic::error("P0101", format!("cannot find `{}`", name.text), name.span)
+                        .with_label("not defined")
+                        .with_help(help),
+                );
                 return None;
             }
         };
@@ -485,14 +637,22 @@ impl<'a> Checker<'a> {
                         None => "train a trainable model (causal_lm or reward_model)".into(),
                     };
                     self.push(
-                        Diagnostic::error("P0305", format!("cannot train `{}`: it is frozen", train.model.text), train.model.span)
-                            .with_label(kind.describe())
-                            .with_help(help),
+                        Diagnostic::error(
+                            "P0305",
+                            format!("cannot train `{}`: it is frozen", train.model.text),
+                            train.model.span,
+                        )
+                        .with_label(kind.describe())
+                        .with_help(help),
                     );
                 }
                 ModelKind::Judge => self.push(
-                    Diagnostic::error("P0305", format!("cannot train `{}`: it is a judge", train.model.text), train.model.span)
-                        .with_help("judges are fixed programs; train a causal_lm or a reward_model"),
+                    Diagnostic::error(
+                        "P0305",
+                        format!("cannot train `{}`: it is a judge", train.model.text),
+                        train.model.span,
+                    )
+                    .with_help("judges are fixed programs; train a causal_lm or a reward_model"),
                 ),
                 _ => {}
             }
@@ -504,7 +664,9 @@ impl<'a> Checker<'a> {
             other => {
                 self.push(
                     Diagnostic::error("P0315", format!("`train` needs data, found {other}"), train.data.span)
-                        .with_help("train on a data set, e.g. `jsonl(\"pairs.jsonl\") as Pairwise` or a split's `.train`"),
+                        .with_help(
+                            "train on a data set, e.g. `jsonl(\"pairs.jsonl\") as Pairwise` or a split's `.train`",
+                        ),
                 );
                 None
             }
@@ -535,10 +697,14 @@ impl<'a> Checker<'a> {
             && want != have
         {
             self.push(
-                Diagnostic::error("P0301", format!("loss `{}` needs {want} rows, but this data is {have}", loss.name), train.data.span)
-                    .with_label(format!("{have} data"))
-                    .with_secondary(loss_span, format!("needs {want}"))
-                    .with_help(format!("train on {want} data, or choose a loss defined on {have}")),
+                Diagnostic::error(
+                    "P0301",
+                    format!("loss `{}` needs {want} rows, but this data is {have}", loss.name),
+                    train.data.span,
+                )
+                .with_label(format!("{have} data"))
+                .with_secondary(loss_span, format!("needs {want}"))
+                .with_help(format!("train on {want} data, or choose a loss defined on {have}")),
             );
         }
         let trainable = !matches!(&model, Some((ModelKind::Frozen { .. } | ModelKind::Judge, _)));
@@ -549,16 +715,32 @@ impl<'a> Checker<'a> {
             let scores = matches!(kind, ModelKind::RewardModel);
             if loss.uses_reward && !scores && !matches!(kind, ModelKind::Frozen { .. } | ModelKind::Judge) {
                 self.push(
-                    Diagnostic::error("P0313", format!("loss `{}` trains a reward model, but `{}` is {}", loss.name, train.model.text, kind.describe()), loss_span)
-                        .with_secondary(train.model.span, "not a reward model")
-                        .with_help("train a `reward_model(...)` with this loss, or pick a policy loss such as dpo()"),
+                    Diagnostic::error(
+                        "P0313",
+                        format!(
+                            "loss `{}` trains a reward model, but `{}` is {}",
+                            loss.name,
+                            train.model.text,
+                            kind.describe()
+                        ),
+                        loss_span,
+                    )
+                    .with_secondary(train.model.span, "not a reward model")
+                    .with_help("train a `reward_model(...)` with this loss, or pick a policy loss such as dpo()"),
                 );
             }
             if loss.uses_logp && scores {
                 self.push(
-                    Diagnostic::error("P0313", format!("loss `{}` needs log-probabilities, but `{}` is a reward model", loss.name, train.model.text), loss_span)
-                        .with_secondary(train.model.span, "a reward model")
-                        .with_help("train a reward model with a reward loss such as reward_bt()"),
+                    Diagnostic::error(
+                        "P0313",
+                        format!(
+                            "loss `{}` needs log-probabilities, but `{}` is a reward model",
+                            loss.name, train.model.text
+                        ),
+                        loss_span,
+                    )
+                    .with_secondary(train.model.span, "a reward model")
+                    .with_help("train a reward model with a reward loss such as reward_bt()"),
                 );
             }
         }
@@ -567,14 +749,25 @@ impl<'a> Checker<'a> {
                 let same = matches!(&self.option_expr(train, "reference").map(|e| &e.kind), Some(ExprKind::Name(n)) if *n == train.model.text);
                 if same {
                     self.push(
-                        Diagnostic::error("P0307", format!("the reference is `{}` itself, the model being trained", train.model.text), *span)
-                            .with_label("the policy, not a copy")
-                            .with_help(format!("use a frozen copy: `reference = frozen({})`, or a `snapshot({})`", train.model.text, train.model.text)),
+                        Diagnostic::error(
+                            "P0307",
+                            format!("the reference is `{}` itself, the model being trained", train.model.text),
+                            *span,
+                        )
+                        .with_label("the policy, not a copy")
+                        .with_help(format!(
+                            "use a frozen copy: `reference = frozen({})`, or a `snapshot({})`",
+                            train.model.text, train.model.text
+                        )),
                     );
                 } else if !loss.uses_reference {
                     self.push(
-                        Diagnostic::warning("P0403", format!("loss `{}` does not use a reference model", loss.name), *span)
-                            .with_help("remove the `reference` option"),
+                        Diagnostic::warning(
+                            "P0403",
+                            format!("loss `{}` does not use a reference model", loss.name),
+                            *span,
+                        )
+                        .with_help("remove the `reference` option"),
                     );
                 } else if kind.scores() {
                     self.push(
@@ -584,7 +777,7 @@ impl<'a> Checker<'a> {
                 }
             }
             Some(_) => {}
-            None if loss.uses_reference => self.default_reference(train, &loss, loss_span),
+            None if loss.uses_reference && model.is_some() => self.default_reference(train, &loss, loss_span),
             None => {}
         }
     }
@@ -603,7 +796,8 @@ impl<'a> Checker<'a> {
             if def.kind != DefKind::Model || def.file != self.file {
                 continue;
             }
-            if let Type::Model(ModelKind::Frozen { of: Some(of), .. }) = crate::binding_type(self.db, def.file, def.item)
+            if let Type::Model(ModelKind::Frozen { of: Some(of), .. }) =
+                crate::binding_type(self.db, def.file, def.item)
                 && of == train.model.text
             {
                 copies.push(name.clone());
@@ -619,22 +813,40 @@ impl<'a> Checker<'a> {
         match copies.len() {
             1 => {}
             0 => self.push(
-                Diagnostic::error("P0306", format!("loss `{}` needs a reference model, but this stage has none", loss.name), loss_span)
-                    .with_label("uses `reference`")
-                    .with_help(format!("declare `model reference = frozen({})`, or set `reference = ...` in this stage", train.model.text)),
+                Diagnostic::error(
+                    "P0306",
+                    format!("loss `{}` needs a reference model, but this stage has none", loss.name),
+                    loss_span,
+                )
+                .with_label("uses `reference`")
+                .with_help(format!(
+                    "declare `model reference = frozen({})`, or set `reference = ...` in this stage",
+                    train.model.text
+                )),
             ),
             _ => self.push(
-                Diagnostic::error("P0306", format!("loss `{}` needs a reference, and several frozen copies of `{}` exist: {}", loss.name, train.model.text, copies.join(", ")), loss_span)
-                    .with_help("say which one: `reference = NAME`"),
+                Diagnostic::error(
+                    "P0306",
+                    format!(
+                        "loss `{}` needs a reference, and several frozen copies of `{}` exist: {}",
+                        loss.name,
+                        train.model.text,
+                        copies.join(", ")
+                    ),
+                    loss_span,
+                )
+                .with_help("say which one: `reference = NAME`"),
             ),
         }
     }
 
     fn combinations(&mut self, values: &BTreeMap<String, (Type, Span)>) {
-        let literal = |name: &str| values.get(name).and_then(|(t, s)| match t {
-            Type::Opaque(v) => v.strip_prefix("literal:").and_then(|v| v.parse::<f64>().ok()).map(|v| (v, *s)),
-            _ => None,
-        });
+        let literal = |name: &str| {
+            values.get(name).and_then(|(t, s)| match t {
+                Type::Opaque(v) => v.strip_prefix("literal:").and_then(|v| v.parse::<f64>().ok()).map(|v| (v, *s)),
+                _ => None,
+            })
+        };
         if let (Some((_, epochs)), Some((_, steps))) = (values.get("epochs"), values.get("max_steps")) {
             self.push(
                 Diagnostic::error("P0304", "`epochs` and `max_steps` cannot be combined", *steps)
@@ -656,9 +868,13 @@ impl<'a> Checker<'a> {
             && prompt >= total
         {
             self.push(
-                Diagnostic::error("P0311", format!("max_prompt_len {prompt} leaves no room for completions within max_len {total}"), span)
-                    .with_label("truncation keeps no completion tokens")
-                    .with_help("completions would be empty and the loss NaN; make max_len larger than max_prompt_len"),
+                Diagnostic::error(
+                    "P0311",
+                    format!("max_prompt_len {prompt} leaves no room for completions within max_len {total}"),
+                    span,
+                )
+                .with_label("truncation keeps no completion tokens")
+                .with_help("completions would be empty and the loss NaN; make max_len larger than max_prompt_len"),
             );
         }
     }
@@ -680,10 +896,14 @@ impl<'a> Checker<'a> {
                     }
                     let Some(&(_, kind, _)) = table.iter().find(|(n, _, _)| *n == name.text) else {
                         let foreign = FOREIGN_OPTIONS.iter().find(|(n, _)| *n == name.text).map(|(_, h)| h.to_string());
-                        let help = foreign.unwrap_or_else(|| match closest(&name.text, table.iter().map(|(n, _, _)| *n)) {
-                            Some(near) => format!("did you mean `{near}`?"),
-                            None => format!("`{stage}` takes: {}", table.iter().map(|(n, _, _)| *n).collect::<Vec<_>>().join(", ")),
-                        });
+                        let help =
+                            foreign.unwrap_or_else(|| match closest(&name.text, table.iter().map(|(n, _, _)| *n)) {
+                                Some(near) => format!("did you mean `{near}`?"),
+                                None => format!(
+                                    "`{stage}` takes: {}",
+                                    table.iter().map(|(n, _, _)| *n).collect::<Vec<_>>().join(", ")
+                                ),
+                            });
                         self.push(
                             Diagnostic::error("P0302", format!("`{stage}` has no option `{}`", name.text), name.span)
                                 .with_label("unknown option")
@@ -721,14 +941,34 @@ impl<'a> Checker<'a> {
                         }
                         _ => false,
                     };
+                    let type_fits = matches!(
+                        (kind, &ty),
+                        (OptionKind::IntAtLeast(_), Type::Value { scalar: Scalar::Int, .. })
+                            | (
+                                OptionKind::PositiveFloat | OptionKind::NonNegativeFloat | OptionKind::Probability,
+                                Type::Value { scalar: Scalar::Int | Scalar::Float, .. }
+                            )
+                    );
+                    let found = match (type_fits, is_literal_number(value)) {
+                        (true, Some(v)) => format!("but is {v}"),
+                        _ => format!("found {ty}"),
+                    };
                     if !ok {
                         self.push(
-                            Diagnostic::error("P0309", format!("option `{}` must be {}, found {ty}", name.text, kind.describe()), value.span)
-                                .with_label(match is_literal_number(value) {
-                                    Some(v) => format!("{v}"),
-                                    None => ty.to_string(),
-                                })
-                                .with_help(format!("`{}`: {}", name.text, table.iter().find(|(n, _, _)| *n == name.text).map(|(_, _, d)| *d).unwrap_or(""))),
+                            Diagnostic::error(
+                                "P0309",
+                                format!("option `{}` must be {}, {found}", name.text, kind.describe()),
+                                value.span,
+                            )
+                            .with_label(match is_literal_number(value) {
+                                Some(v) => format!("{v}"),
+                                None => ty.to_string(),
+                            })
+                            .with_help(format!(
+                                "`{}`: {}",
+                                name.text,
+                                table.iter().find(|(n, _, _)| *n == name.text).map(|(_, _, d)| *d).unwrap_or("")
+                            )),
                         );
                     }
                     let recorded = match is_literal_number(value) {
@@ -744,7 +984,7 @@ impl<'a> Checker<'a> {
 
     fn stage_constraint(&mut self, expr: &Expr, stage: &str) {
         let ok = match &expr.kind {
-            ExprKind::Binary(BinOp::Cmp(op), lhs, rhs) if matches!(op, CmpOp::Le | CmpOp::Lt | CmpOp::Ge | CmpOp::Gt) => {
+            ExprKind::Binary(BinOp::Cmp(CmpOp::Le | CmpOp::Lt | CmpOp::Ge | CmpOp::Gt), lhs, rhs) => {
                 let left = self.infer(lhs);
                 let right_ok = is_literal_number(rhs).is_some();
                 (left.is_unknown() || left == Type::Opaque("Metric".into())) && right_ok
@@ -754,7 +994,16 @@ impl<'a> Checker<'a> {
                 false
             }
         };
-        if !ok || stage != "train" {
+        if stage != "train" {
+            self.push(
+                Diagnostic::error(
+                    "P0326",
+                    format!("constraints belong in `train` stages, not in a {stage}"),
+                    expr.span,
+                )
+                .with_help("move it into the `train` stage it limits, e.g. `constraint kl_to(reference) <= 5.0`"),
+            );
+        } else if !ok {
             self.push(
                 Diagnostic::error("P0326", "a constraint compares a metric with a number", expr.span)
                     .with_label("not a metric bound")
@@ -767,8 +1016,12 @@ impl<'a> Checker<'a> {
         let ty = self.infer(&fit.value);
         if !matches!(&ty, Type::Unknown) && ty != Type::Opaque("Ratings".into()) {
             self.push(
-                Diagnostic::error("P0317", format!("`fit` needs a preference model over items, found {ty}"), fit.value.span)
-                    .with_help("fit one of bradley_terry, thurstone, davidson or plackett_luce from std.ratings"),
+                Diagnostic::error(
+                    "P0317",
+                    format!("`fit` needs a preference model over items, found {ty}"),
+                    fit.value.span,
+                )
+                .with_help("fit one of bradley_terry, thurstone, davidson or plackett_luce from std.ratings"),
             );
         }
         if let Some(options) = &fit.options {
@@ -794,10 +1047,9 @@ impl<'a> Checker<'a> {
         for metric in &eval.metrics {
             let ty = self.infer(metric);
             if !matches!(ty, Type::Unknown) && ty != Type::Opaque("Metric".into()) {
-                self.push(
-                    Diagnostic::error("P0318", format!("this is {ty}, not a metric"), metric.span)
-                        .with_help("metrics come from std.metrics, e.g. reward_accuracy() or win_rate(vs = reference, judge = j)"),
-                );
+                self.push(Diagnostic::error("P0318", format!("this is {ty}, not a metric"), metric.span).with_help(
+                    "metrics come from std.metrics, e.g. reward_accuracy() or win_rate(vs = reference, judge = j)",
+                ));
             }
         }
     }
@@ -806,7 +1058,9 @@ impl<'a> Checker<'a> {
 
     fn unknown_name_help(&self, name: &str, want: Option<DefKind>) -> String {
         for (module, _) in plumb_db::STDLIB {
-            let Some(file) = self.db.workspace().files(self.db).get(&plumb_db::std_path(module)).copied() else { continue };
+            let Some(file) = self.db.workspace().files(self.db).get(&plumb_db::std_path(module)).copied() else {
+                continue;
+            };
             if let Some(def) = own_defs(self.db, file).get(name)
                 && want.is_none_or(|w| w == def.kind || w == DefKind::Model)
             {
@@ -858,15 +1112,24 @@ impl<'a> Checker<'a> {
                     }
                 };
             }
+            if self.columns_unknown || self.unresolved.contains(name) {
+                return Type::Unknown;
+            }
             let schema = math.schema.clone();
             let help = match self.column_elsewhere(name) {
                 Some(other) => match schema {
                     Some(s) => format!("`{name}` is a column of {other}, but this loss is on {s}"),
-                    None => format!("`{name}` is a column of {other}; declare the loss `on {other}` to use its columns"),
+                    None => {
+                        format!("`{name}` is a column of {other}; declare the loss `on {other}` to use its columns")
+                    }
                 },
                 None => self.unknown_name_help(name, None),
             };
-            self.push(Diagnostic::error("P0101", format!("cannot find `{name}` in this loss"), span).with_label("not defined").with_help(help));
+            self.push(
+                Diagnostic::error("P0101", format!("cannot find `{name}` in this loss"), span)
+                    .with_label("not defined")
+                    .with_help(help),
+            );
             return Type::Unknown;
         }
         if let Some((_, ty)) = self.locals.iter().rev().find(|(n, _)| n == name) {
@@ -876,8 +1139,15 @@ impl<'a> Checker<'a> {
             return Type::Dim(dim);
         }
         let Some(def) = self.scope.get(name).copied() else {
+            if self.unresolved.contains(name) {
+                return Type::Unknown;
+            }
             let help = self.unknown_name_help(name, None);
-            self.push(Diagnostic::error("P0101", format!("cannot find `{name}`"), span).with_label("not defined").with_help(help));
+            self.push(
+                Diagnostic::error("P0101", format!("cannot find `{name}`"), span)
+                    .with_label("not defined")
+                    .with_help(help),
+            );
             return Type::Unknown;
         };
         match def.kind {
@@ -940,8 +1210,12 @@ impl<'a> Checker<'a> {
                     _ => {
                         let want = if *op == UnOp::Neg { "a number" } else { "a bool" };
                         self.push(
-                            Diagnostic::error("P0201", format!("`{}` needs {want}, found {ty}", if *op == UnOp::Neg { "-" } else { "not" }), inner.span)
-                                .with_help("check the operand's type"),
+                            Diagnostic::error(
+                                "P0201",
+                                format!("`{}` needs {want}, found {ty}", if *op == UnOp::Neg { "-" } else { "not" }),
+                                inner.span,
+                            )
+                            .with_help("check the operand's type"),
                         );
                         Type::Unknown
                     }
@@ -959,8 +1233,12 @@ impl<'a> Checker<'a> {
                     Type::Unknown => Dims::NONE,
                     other => {
                         self.push(
-                            Diagnostic::error("P0216", format!("an `if` condition must be a bool, found {other}"), cond.span)
-                                .with_help("compare it, e.g. `x > 0`"),
+                            Diagnostic::error(
+                                "P0216",
+                                format!("an `if` condition must be a bool, found {other}"),
+                                cond.span,
+                            )
+                            .with_help("compare it, e.g. `x > 0`"),
                         );
                         Dims::NONE
                     }
@@ -974,8 +1252,12 @@ impl<'a> Checker<'a> {
                         let same_kind = sa == sb || (sa.is_numeric() && sb.is_numeric());
                         if !same_kind {
                             self.push(
-                                Diagnostic::error("P0217", format!("the branches of this `if` differ: {a} and {b}"), expr.span)
-                                    .with_help("both branches must give the same kind of value"),
+                                Diagnostic::error(
+                                    "P0217",
+                                    format!("the branches of this `if` differ: {a} and {b}"),
+                                    expr.span,
+                                )
+                                .with_help("both branches must give the same kind of value"),
                             );
                             return Type::Unknown;
                         }
@@ -985,8 +1267,12 @@ impl<'a> Checker<'a> {
                     _ if a == b => a,
                     _ => {
                         self.push(
-                            Diagnostic::error("P0217", format!("the branches of this `if` differ: {a} and {b}"), expr.span)
-                                .with_help("both branches must give the same kind of value"),
+                            Diagnostic::error(
+                                "P0217",
+                                format!("the branches of this `if` differ: {a} and {b}"),
+                                expr.span,
+                            )
+                            .with_help("both branches must give the same kind of value"),
                         );
                         Type::Unknown
                     }
@@ -1009,12 +1295,19 @@ impl<'a> Checker<'a> {
                     self.unknown_schema(schema);
                 }
                 match ty {
-                    Type::Data(_) => Type::Data(known.then(|| schema.text.clone())),
+                    Type::Data(_) if known => Type::Data(Some(schema.text.clone())),
+                    Type::Data(_) => Type::Unknown,
                     Type::Unknown => Type::Unknown,
                     other => {
                         self.push(
-                            Diagnostic::error("P0224", format!("only data can be read `as` a schema, not {other}"), inner.span)
-                                .with_help("load data with jsonl(path), csv(path) or parquet(path), then write `as Schema`"),
+                            Diagnostic::error(
+                                "P0224",
+                                format!("only data can be read `as` a schema, not {other}"),
+                                inner.span,
+                            )
+                            .with_help(
+                                "load data with jsonl(path), csv(path) or parquet(path), then write `as Schema`",
+                            ),
                         );
                         Type::Unknown
                     }
@@ -1061,9 +1354,13 @@ impl<'a> Checker<'a> {
         let dims = da.union(*db);
         if !dims.is_consistent() {
             self.push(
-                Diagnostic::error("P0221", format!("`{}` mixes a per-token value with a per-candidate value", op.as_str()), lhs.span.to(rhs.span))
-                    .with_label(format!("{left} and {right}"))
-                    .with_help("reduce one side first, e.g. `mean(x, over = tok)`"),
+                Diagnostic::error(
+                    "P0221",
+                    format!("`{}` mixes a per-token value with a per-candidate value", op.as_str()),
+                    lhs.span.to(rhs.span),
+                )
+                .with_label(format!("{left} and {right}"))
+                .with_help("reduce one side first, e.g. `mean(x, over = tok)`"),
             );
             return Type::Unknown;
         }
@@ -1072,20 +1369,35 @@ impl<'a> Checker<'a> {
                 if *a != Scalar::Bool || *b != Scalar::Bool {
                     let bad = if *a != Scalar::Bool { lhs } else { rhs };
                     self.push(
-                        Diagnostic::error("P0201", format!("`{}` needs bools, found {}", op.as_str(), if *a != Scalar::Bool { &left } else { &right }), bad.span)
-                            .with_help("compare numbers first, e.g. `x > 0 and y > 0`"),
+                        Diagnostic::error(
+                            "P0201",
+                            format!(
+                                "`{}` needs bools, found {}",
+                                op.as_str(),
+                                if *a != Scalar::Bool { &left } else { &right }
+                            ),
+                            bad.span,
+                        )
+                        .with_help("compare numbers first, e.g. `x > 0 and y > 0`"),
                     );
                     return Type::Unknown;
                 }
                 Type::value(Scalar::Bool, dims)
             }
+            BinOp::Cmp(_) if matches!(lhs.kind, ExprKind::Binary(BinOp::Cmp(_), _, _)) => {
+                // A chained comparison, already reported while parsing.
+                Type::value(Scalar::Bool, dims)
+            }
             BinOp::Cmp(cmp) => {
-                let comparable = (a.is_numeric() && b.is_numeric())
-                    || (a == b && matches!(cmp, CmpOp::Eq | CmpOp::Ne));
+                let comparable = (a.is_numeric() && b.is_numeric()) || (a == b && matches!(cmp, CmpOp::Eq | CmpOp::Ne));
                 if !comparable {
                     self.push(
-                        Diagnostic::error("P0201", format!("cannot compare {left} with {right} using `{}`", cmp.as_str()), lhs.span.to(rhs.span))
-                            .with_help("order comparisons need numbers; `==` and `!=` need two values of one type"),
+                        Diagnostic::error(
+                            "P0201",
+                            format!("cannot compare {left} with {right} using `{}`", cmp.as_str()),
+                            lhs.span.to(rhs.span),
+                        )
+                        .with_help("order comparisons need numbers; `==` and `!=` need two values of one type"),
                     );
                     return Type::Unknown;
                 }
@@ -1105,7 +1417,11 @@ impl<'a> Checker<'a> {
                     );
                     return Type::Unknown;
                 }
-                let scalar = if *a == Scalar::Int && *b == Scalar::Int && op != BinOp::Div { Scalar::Int } else { Scalar::Float };
+                let scalar = if *a == Scalar::Int && *b == Scalar::Int && op != BinOp::Div {
+                    Scalar::Int
+                } else {
+                    Scalar::Float
+                };
                 Type::value(scalar, dims)
             }
         }
@@ -1125,11 +1441,12 @@ impl<'a> Checker<'a> {
             Type::Split(schema) if field.text == "train" || field.text == "holdout" => Type::Data(schema.clone()),
             Type::Split(_) => {
                 self.push(
-                    Diagnostic::error("P0110", format!("a split has no part `{}`", field.text), field.span)
-                        .with_help(match closest(&field.text, ["train", "holdout"]) {
+                    Diagnostic::error("P0110", format!("a split has no part `{}`", field.text), field.span).with_help(
+                        match closest(&field.text, ["train", "holdout"]) {
                             Some(near) => format!("did you mean `{near}`?"),
                             None => "a split has `.train` and `.holdout`".into(),
-                        }),
+                        },
+                    ),
                 );
                 Type::Unknown
             }
@@ -1154,8 +1471,12 @@ impl<'a> Checker<'a> {
             }
             Type::Data(None) => {
                 self.push(
-                    Diagnostic::error("P0316", "the columns of this data are unknown: its schema is not declared", receiver.span)
-                        .with_help("declare it where the data is loaded: `jsonl(\"...\") as Pairwise`"),
+                    Diagnostic::error(
+                        "P0316",
+                        "the columns of this data are unknown: its schema is not declared",
+                        receiver.span,
+                    )
+                    .with_help("declare it where the data is loaded: `jsonl(\"...\") as Pairwise`"),
                 );
                 Type::Unknown
             }
@@ -1204,28 +1525,40 @@ impl<'a> Checker<'a> {
             self.args_untyped(args);
             return Type::Unknown;
         };
-        let Some(parse) = self.def_item(&def) else { return Type::Unknown };
+        let Some(parse) = self.def_item(&def) else {
+            return Type::Unknown;
+        };
         let is_math_fn = def.file.path(self.db) == &plumb_db::std_path("math");
         match parse.item.as_ref().map(|i| &i.kind) {
             Some(ItemKind::Loss(loss)) => {
                 if in_math {
                     self.push(
-                        Diagnostic::error("P0228", format!("`{name}` is a loss and cannot be called inside another loss"), callee.span)
-                            .with_help("write the math out, or give the stage this loss with `loss = ...`"),
+                        Diagnostic::error(
+                            "P0228",
+                            format!("`{name}` is a loss and cannot be called inside another loss"),
+                            callee.span,
+                        )
+                        .with_help("write the math out, or give the stage this loss with `loss = ...`"),
                     );
                     self.args_untyped(args);
                     return Type::Unknown;
                 }
                 self.bind_args(name, &loss.params, args, expr.span);
-                loss_use(self.db, def.item).map(Type::Loss).unwrap_or(Type::Unknown)
+                crate::loss_use(self.db, def.file, def.item).map(Type::Loss).unwrap_or(Type::Unknown)
             }
+            Some(ItemKind::Extern(_)) if !def.file.is_std(self.db) => Type::Unknown,
             Some(ItemKind::Extern(ext)) => {
                 if in_math && !is_math_fn {
                     self.push(
-                        Diagnostic::error("P0228", format!("`{name}` is a pipeline function and cannot be used inside a loss"), callee.span)
-                            .with_help("inside a loss, use math functions, the loss's parameters and columns, and model calls"),
+                        Diagnostic::error(
+                            "P0228",
+                            format!("`{name}` is a pipeline function and cannot be used inside a loss"),
+                            callee.span,
+                        )
+                        .with_help(
+                            "inside a loss, use math functions, the loss's parameters and columns, and model calls",
+                        ),
                     );
-                    self.args_untyped(args);
                     return Type::Unknown;
                 }
                 let bound = self.bind_args(name, &ext.params, args, expr.span);
@@ -1246,7 +1579,13 @@ impl<'a> Checker<'a> {
 
     /// Matches arguments to parameters; returns each parameter's argument type
     /// (None when defaulted) and the argument expression.
-    fn bind_args<'e>(&mut self, callee: &str, params: &[Param], args: &'e [Arg], call_span: Span) -> Vec<Option<(Type, &'e Expr)>> {
+    fn bind_args<'e>(
+        &mut self,
+        callee: &str,
+        params: &[Param],
+        args: &'e [Arg],
+        call_span: Span,
+    ) -> Vec<Option<(Type, &'e Expr)>> {
         let mut bound: Vec<Option<(Type, &Expr)>> = vec![None; params.len()];
         let mut seen_named = false;
         let mut positional = 0;
@@ -1265,13 +1604,22 @@ impl<'a> Checker<'a> {
                         None => {
                             let help = match closest(&name.text, params.iter().map(|p| p.name.text.as_str())) {
                                 Some(near) => format!("did you mean `{near}`?"),
-                                None if params.is_empty() => format!("`{callee}` takes no parameters"),
-                                None => format!("`{callee}` takes: {}", params.iter().map(|p| p.name.text.as_str()).collect::<Vec<_>>().join(", ")),
+                                None if params.is_empty() => {
+                                    format!("`{callee}` takes no parameters")
+                                }
+                                None => format!(
+                                    "`{callee}` takes: {}",
+                                    params.iter().map(|p| p.name.text.as_str()).collect::<Vec<_>>().join(", ")
+                                ),
                             };
                             self.push(
-                                Diagnostic::error("P0205", format!("`{callee}` has no parameter `{}`", name.text), name.span)
-                                    .with_label("unknown parameter")
-                                    .with_help(help),
+                                Diagnostic::error(
+                                    "P0205",
+                                    format!("`{callee}` has no parameter `{}`", name.text),
+                                    name.span,
+                                )
+                                .with_label("unknown parameter")
+                                .with_help(help),
                             );
                             self.infer(&arg.value);
                             continue;
@@ -1288,9 +1636,17 @@ impl<'a> Checker<'a> {
                     positional += 1;
                     if positional > params.len() {
                         self.push(
-                            Diagnostic::error("P0204", format!("`{callee}` takes {} argument{}, but more were given", params.len(), if params.len() == 1 { "" } else { "s" }), arg.span)
-                                .with_label("extra argument")
-                                .with_help("remove it, or check the function's parameters"),
+                            Diagnostic::error(
+                                "P0204",
+                                format!(
+                                    "`{callee}` takes {} argument{}, but more were given",
+                                    params.len(),
+                                    if params.len() == 1 { "" } else { "s" }
+                                ),
+                                arg.span,
+                            )
+                            .with_label("extra argument")
+                            .with_help("remove it, or check the function's parameters"),
                         );
                         self.infer(&arg.value);
                         continue;
@@ -1300,8 +1656,12 @@ impl<'a> Checker<'a> {
             };
             if bound[index].is_some() {
                 self.push(
-                    Diagnostic::error("P0219", format!("parameter `{}` is given twice", params[index].name.text), arg.span)
-                        .with_help("give each parameter once"),
+                    Diagnostic::error(
+                        "P0219",
+                        format!("parameter `{}` is given twice", params[index].name.text),
+                        arg.span,
+                    )
+                    .with_help("give each parameter once"),
                 );
                 continue;
             }
@@ -1332,9 +1692,19 @@ impl<'a> Checker<'a> {
             .collect();
         if !missing.is_empty() {
             self.push(
-                Diagnostic::error("P0204", format!("`{callee}` is missing {}", missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")), call_span)
-                    .with_label("missing arguments")
-                    .with_help(format!("pass {}", missing.iter().map(|m| format!("`{m} = ...`")).collect::<Vec<_>>().join(", "))),
+                Diagnostic::error(
+                    "P0204",
+                    format!(
+                        "`{callee}` is missing {}",
+                        missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+                    ),
+                    call_span,
+                )
+                .with_label("missing arguments")
+                .with_help(format!(
+                    "pass {}",
+                    missing.iter().map(|m| format!("`{m} = ...`")).collect::<Vec<_>>().join(", ")
+                )),
             );
         }
         bound
@@ -1345,6 +1715,9 @@ impl<'a> Checker<'a> {
             return;
         }
         let want = param.ty.name.text.as_str();
+        if Scalar::parse(want).is_none() && !PIPELINE_TYPES.contains(&want) {
+            return; // an unknown parameter type, reported where it is declared
+        }
         let ok = match (want, ty) {
             ("f32" | "f64", Type::Value { scalar, .. }) => scalar.is_numeric(),
             ("i64" | "i32", Type::Value { scalar, .. }) => *scalar == Scalar::Int,
@@ -1361,9 +1734,13 @@ impl<'a> Checker<'a> {
         };
         if !ok {
             self.push(
-                Diagnostic::error("P0206", format!("`{}` of `{callee}` must be {want}, found {ty}", param.name.text), value.span)
-                    .with_label(ty.to_string())
-                    .with_help(format!("pass a {want} value")),
+                Diagnostic::error(
+                    "P0206",
+                    format!("`{}` of `{callee}` must be {want}, found {ty}", param.name.text),
+                    value.span,
+                )
+                .with_label(ty.to_string())
+                .with_help(format!("pass a {want} value")),
             );
             return;
         }
@@ -1371,9 +1748,13 @@ impl<'a> Checker<'a> {
             && !constraint.admits(v)
         {
             self.push(
-                Diagnostic::error("P0207", format!("`{}` of `{callee}` must be {}, but is {v}", param.name.text, constraint.describe()), value.span)
-                    .with_label("outside the constraint")
-                    .with_help(format!("choose a value {}", constraint.describe())),
+                Diagnostic::error(
+                    "P0207",
+                    format!("`{}` of `{callee}` must be {}, but is {v}", param.name.text, constraint.describe()),
+                    value.span,
+                )
+                .with_label("outside the constraint")
+                .with_help(format!("choose a value {}", constraint.describe())),
             );
         }
         if param.name.text == "judge"
@@ -1381,13 +1762,24 @@ impl<'a> Checker<'a> {
             && !kind.scores()
         {
             self.push(
-                Diagnostic::error("P0313", format!("a judge must score completions, but this is {}", kind.describe()), value.span)
-                    .with_help("pass a judge(\"name\") or a reward_model(path)"),
+                Diagnostic::error(
+                    "P0313",
+                    format!("a judge must score completions, but this is {}", kind.describe()),
+                    value.span,
+                )
+                .with_help("pass a judge(\"name\") or a reward_model(path)"),
             );
         }
     }
 
-    fn extern_result(&mut self, name: &str, ext: &ExternItem, is_math: bool, bound: &[Option<(Type, &Expr)>], span: Span) -> Type {
+    fn extern_result(
+        &mut self,
+        name: &str,
+        ext: &ExternItem,
+        is_math: bool,
+        bound: &[Option<(Type, &Expr)>],
+        span: Span,
+    ) -> Type {
         let arg_dims = |i: usize| match bound.get(i).and_then(|b| b.as_ref()) {
             Some((Type::Value { dims, .. }, _)) => Some(*dims),
             _ => None,
@@ -1397,18 +1789,28 @@ impl<'a> Checker<'a> {
             if let Some(over) = over
                 && (REDUCTIONS.contains(&name) || SCANS.contains(&name))
             {
-                let (Some(dims), Some((Type::Dim(dim), over_expr))) = (arg_dims(0), bound.get(over).and_then(|b| b.as_ref())) else {
+                let (Some(dims), Some((Type::Dim(dim), over_expr))) =
+                    (arg_dims(0), bound.get(over).and_then(|b| b.as_ref()))
+                else {
                     return Type::Unknown;
                 };
                 if !dims.has(*dim) {
                     self.push(
-                        Diagnostic::error("P0212", format!("this value has no `{}` dim to {} over", dim.name(), if SCANS.contains(&name) { "scan" } else { "reduce" }), over_expr.span)
-                            .with_label(format!("not a dim of the value"))
-                            .with_help(match dims.without(Dim::Batch).iter().next() {
-                                Some(d) => format!("the value's dims are batch and {}", d.name()),
-                                None if dims.has(Dim::Batch) => "the value is per example; reduce over `batch`".into(),
-                                None => "the value is already a single number".into(),
-                            }),
+                        Diagnostic::error(
+                            "P0212",
+                            format!(
+                                "this value has no `{}` dim to {} over",
+                                dim.name(),
+                                if SCANS.contains(&name) { "scan" } else { "reduce" }
+                            ),
+                            over_expr.span,
+                        )
+                        .with_label("not a dim of the value")
+                        .with_help(match dims.without(Dim::Batch).iter().next() {
+                            Some(d) => format!("the value's dims are batch and {}", d.name()),
+                            None if dims.has(Dim::Batch) => "the value is per example; reduce over `batch`".into(),
+                            None => "the value is already a single number".into(),
+                        }),
                     );
                     return Type::Unknown;
                 }
@@ -1424,8 +1826,12 @@ impl<'a> Checker<'a> {
             }
             if !dims.is_consistent() {
                 self.push(
-                    Diagnostic::error("P0221", format!("`{name}` mixes a per-token value with a per-candidate value"), span)
-                        .with_help("reduce one of them first"),
+                    Diagnostic::error(
+                        "P0221",
+                        format!("`{name}` mixes a per-token value with a per-candidate value"),
+                        span,
+                    )
+                    .with_help("reduce one of them first"),
                 );
                 return Type::Unknown;
             }
@@ -1487,8 +1893,12 @@ impl<'a> Checker<'a> {
         let shape_ok = args.len() == 1 && args[0].name.is_none() && args[0].given.is_some();
         if !shape_ok {
             self.push(
-                Diagnostic::error("P0226", format!("`{role}.{}` takes one argument: `completion | prompt`", method.text), span)
-                    .with_help(format!("e.g. `{role}.{}(chosen | prompt)`", method.text)),
+                Diagnostic::error(
+                    "P0226",
+                    format!("`{role}.{}` takes one argument: `completion | prompt`", method.text),
+                    span,
+                )
+                .with_help(format!("e.g. `{role}.{}(chosen | prompt)`", method.text)),
             );
             self.args_untyped(args);
             return Type::Unknown;
@@ -1505,18 +1915,25 @@ impl<'a> Checker<'a> {
                 ),
             }
         }
-        match method.text.as_str() {
-            "logp_tokens" => Type::float(dims.with(Dim::Tok)),
-            _ => Type::float(dims),
+        let dims = if method.text == "logp_tokens" { dims.with(Dim::Tok) } else { dims };
+        if !dims.is_consistent() {
+            self.push(
+                Diagnostic::error(
+                    "P0221",
+                    "per-token log-probs of a list of candidates would have both `tok` and `k` dims",
+                    span,
+                )
+                .with_help(
+                    "score one completion column at a time, or use `logp` (summed over tokens) for candidate lists",
+                ),
+            );
+            return Type::Unknown;
         }
+        Type::float(dims)
     }
 }
 
 fn short_list<'s>(names: impl Iterator<Item = &'s String>) -> String {
     let names: Vec<&str> = names.map(String::as_str).collect();
-    if names.len() > 12 {
-        format!("{}, …", names[..12].join(", "))
-    } else {
-        names.join(", ")
-    }
+    if names.len() > 12 { format!("{}, …", names[..12].join(", ")) } else { names.join(", ") }
 }

@@ -8,6 +8,7 @@
 //! panics on any input.
 
 mod check;
+mod data_files;
 mod options;
 mod suggest;
 pub mod types;
@@ -20,6 +21,7 @@ use plumb_syntax::{ItemParse, MAX_FILE_BYTES};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+pub use data_files::check_data_files;
 pub use options::{FOREIGN_OPTIONS, OptionKind, TRAIN_OPTIONS};
 pub use suggest::{closest, distance};
 pub use types::{Dim, Dims, LossUse, ModelKind, Scalar, Type};
@@ -173,8 +175,12 @@ pub fn scope(db: &dyn Db, file: SourceFile) -> Arc<BTreeMap<String, DefRef>> {
     }
     for entry in &file_items(db, file).entries {
         let parse = parse_item_text(db, entry.text);
-        let Some(ItemKind::Use(use_item)) = parse.item.as_ref().map(|i| &i.kind) else { continue };
-        let Some(target) = resolve_use_source(db, file, &use_item.source) else { continue };
+        let Some(ItemKind::Use(use_item)) = parse.item.as_ref().map(|i| &i.kind) else {
+            continue;
+        };
+        let Some(target) = resolve_use_source(db, file, &use_item.source) else {
+            continue;
+        };
         if target == file {
             continue;
         }
@@ -189,6 +195,51 @@ pub fn scope(db: &dyn Db, file: SourceFile) -> Arc<BTreeMap<String, DefRef>> {
     Arc::new(names)
 }
 
+/// Names that exist but could not be resolved: imported by a `use` that failed,
+/// or defined by an item that does not parse. Uses of them are not reported
+/// again (the failed item already was).
+#[salsa::tracked(returns(clone))]
+pub fn unresolved_names(db: &dyn Db, file: SourceFile) -> Arc<BTreeSet<String>> {
+    let mut names = BTreeSet::new();
+    for entry in &file_items(db, file).entries {
+        let parse = parse_item_text(db, entry.text);
+        match parse.item.as_ref().map(|i| &i.kind) {
+            Some(ItemKind::Use(use_item)) => {
+                let target = resolve_use_source(db, file, &use_item.source);
+                let defs = target.map(|t| own_defs(db, t));
+                for name in &use_item.names {
+                    if !defs.as_ref().is_some_and(|d| d.contains_key(&name.text)) {
+                        names.insert(name.text.clone());
+                    }
+                }
+            }
+            Some(_) => {}
+            None => {
+                if let Some(name) = tentative_name(entry.text.text(db)) {
+                    names.insert(name);
+                }
+            }
+        }
+    }
+    Arc::new(names)
+}
+
+/// The name a broken item was meant to define (`let NAME`, `loss NAME`, …).
+fn tentative_name(text: &str) -> Option<String> {
+    use plumb_syntax::lexer::{TokenKind, tokenize};
+    let mut tokens = tokenize(text).into_iter().filter(|t| !t.is_trivia() && !t.is_comment());
+    let keyword = tokens.next()?;
+    let defining = ["let", "model", "loss", "schema", "fit", "sampler", "selector", "extern"];
+    if keyword.kind != TokenKind::Keyword || !defining.contains(&keyword.text(text)) {
+        return None;
+    }
+    let mut name = tokens.next()?;
+    if name.text(text) == "fn" {
+        name = tokens.next()?;
+    }
+    (name.kind == TokenKind::Ident).then(|| name.text(text).to_string())
+}
+
 /// The type of a top-level `let`, `model` or `fit` item.
 #[salsa::tracked(returns(clone), cycle_result = binding_type_cycle)]
 pub fn binding_type(db: &dyn Db, file: SourceFile, item: ItemText) -> Type {
@@ -201,10 +252,19 @@ fn binding_type_cycle(_db: &dyn Db, _id: salsa::Id, _file: SourceFile, _item: It
 
 /// What a loss needs from a stage: its schema and the roles it calls.
 #[salsa::tracked(returns(clone))]
-pub fn loss_use(db: &dyn Db, item: ItemText) -> Option<LossUse> {
+pub fn loss_use(db: &dyn Db, file: SourceFile, item: ItemText) -> Option<LossUse> {
     let parse = parse_item_text(db, item);
-    let Some(ItemKind::Loss(loss)) = parse.item.as_ref().map(|i| &i.kind) else { return None };
-    Some(walk::loss_use(loss))
+    let Some(ItemKind::Loss(loss)) = parse.item.as_ref().map(|i| &i.kind) else {
+        return None;
+    };
+    let mut usage = walk::loss_use(loss);
+    // A schema that does not resolve was reported with the loss; do not wire-check it.
+    if let Some(schema) = &usage.schema
+        && scope(db, file).get(schema).is_none_or(|d| d.kind != DefKind::Schema)
+    {
+        usage.schema = None;
+    }
+    Some(usage)
 }
 
 /// The diagnostics of one item, with item-relative spans.
@@ -224,6 +284,7 @@ pub fn file_diagnostics(db: &dyn Db, file: SourceFile) -> Arc<Vec<Diagnostic>> {
     let mut defined: BTreeMap<String, u32> = BTreeMap::new();
     let mut used = BTreeSet::new();
     let mut candidates_unused = Vec::new();
+    let mut any_broken = false;
     for entry in &items.entries {
         if let Some(diagnostic) = &entry.too_deep {
             diagnostics.push(diagnostic.clone().shifted(entry.offset));
@@ -231,7 +292,10 @@ pub fn file_diagnostics(db: &dyn Db, file: SourceFile) -> Arc<Vec<Diagnostic>> {
         }
         let parse = parse_item_text(db, entry.text);
         diagnostics.extend(parse.diagnostics.iter().map(|d| d.clone().shifted(entry.offset)));
-        let Some(item) = &parse.item else { continue };
+        let Some(item) = &parse.item else {
+            any_broken = true;
+            continue;
+        };
         walk::names_used(item, &mut used);
         if let Some(name) = item.kind.defined_name() {
             match defined.get(&name.text) {
@@ -241,7 +305,9 @@ pub fn file_diagnostics(db: &dyn Db, file: SourceFile) -> Arc<Vec<Diagnostic>> {
                 }
             }
         }
-        if let ItemKind::Use(use_item) = &item.kind {
+        if let ItemKind::Use(use_item) = &item.kind
+            && resolve_use_source(db, file, &use_item.source) != Some(file)
+        {
             for name in &use_item.names {
                 if let Some(&first) = defined.get(&name.text) {
                     diagnostics.push(check::duplicate(name, first, entry.offset));
@@ -256,13 +322,17 @@ pub fn file_diagnostics(db: &dyn Db, file: SourceFile) -> Arc<Vec<Diagnostic>> {
         }
         diagnostics.extend(check_item(db, file, entry.text).iter().map(|d| d.clone().shifted(entry.offset)));
     }
-    if !file.is_std(db) {
+    // Names used only inside an item that does not parse would look unused.
+    if !file.is_std(db) && !any_broken {
         for (name, offset, import) in candidates_unused {
             if !used.contains(&name.text) {
                 diagnostics.push(check::unused(&name, offset, import));
             }
         }
     }
+    // A warning on the very span of an error says nothing new.
+    let error_spans: BTreeSet<_> = diagnostics.iter().filter(|d| d.is_error()).map(|d| d.span()).collect();
+    diagnostics.retain(|d| d.is_error() || !error_spans.contains(&d.span()));
     diagnostics.sort_by_key(|d| (d.span().start, d.code));
     Arc::new(diagnostics)
 }

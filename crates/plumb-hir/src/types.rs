@@ -142,7 +142,10 @@ pub struct LossUse {
 pub enum Type {
     /// After an error: compatible with everything, so errors do not cascade.
     Unknown,
-    Value { scalar: Scalar, dims: Dims },
+    Value {
+        scalar: Scalar,
+        dims: Dims,
+    },
     /// A data set, with its schema when known (after `as Schema`).
     Data(Option<String>),
     Split(Option<String>),
@@ -185,9 +188,6 @@ impl fmt::Display for Type {
                 let named: Vec<&str> = dims.without(Dim::Batch).iter().map(Dim::name).collect();
                 if !named.is_empty() {
                     write!(f, "[{}]", named.join(", "))?;
-                }
-                if !dims.has(Dim::Batch) && scalar.is_numeric() {
-                    write!(f, " (batch-level)")?;
                 }
                 Ok(())
             }

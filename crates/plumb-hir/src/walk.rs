@@ -10,9 +10,7 @@ pub fn each_expr(expr: &Expr, f: &mut impl FnMut(&Expr)) {
     f(expr);
     match &expr.kind {
         ExprKind::List(items) => items.iter().for_each(|e| each_expr(e, f)),
-        ExprKind::Paren(e) | ExprKind::Unary(_, e) | ExprKind::Field(e, _) | ExprKind::Cast(e, _) => {
-            each_expr(e, f)
-        }
+        ExprKind::Paren(e) | ExprKind::Unary(_, e) | ExprKind::Field(e, _) | ExprKind::Cast(e, _) => each_expr(e, f),
         ExprKind::Binary(_, a, b) | ExprKind::Index(a, b) => {
             each_expr(a, f);
             each_expr(b, f);
@@ -45,7 +43,9 @@ pub fn each_block(block: &Block, f: &mut impl FnMut(&Expr)) {
 fn each_item_expr(item: &Item, f: &mut impl FnMut(&Expr)) {
     match &item.kind {
         ItemKind::Use(_) | ItemKind::Extern(_) => {}
-        ItemKind::Schema(schema) => schema.fields.iter().filter_map(|x| x.default.as_ref()).for_each(|e| each_expr(e, f)),
+        ItemKind::Schema(schema) => {
+            schema.fields.iter().filter_map(|x| x.default.as_ref()).for_each(|e| each_expr(e, f))
+        }
         ItemKind::Let(b) | ItemKind::Model(b) => each_expr(&b.value, f),
         ItemKind::Loss(loss) => {
             loss.params.iter().filter_map(|p| p.default.as_ref()).for_each(|e| each_expr(e, f));

@@ -63,7 +63,7 @@ fn every_spec_loss_is_defined_with_its_parameters() {
             .collect();
         let expected: Vec<(String, f64)> = params.iter().map(|(n, d)| (n.to_string(), *d)).collect();
         assert_eq!(actual, expected, "parameters of {name}");
-        assert!(loss.body.span.len() > 0);
+        assert!(!loss.body.span.is_empty());
         let doc = parse.item.as_ref().and_then(|i| i.doc.clone()).unwrap_or_default();
         assert!(doc.contains("20"), "{name} cites its paper (year) in its doc comment: {doc:?}");
     }

@@ -324,7 +324,10 @@ pub struct Arg {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExprKind {
-    Number { value: Num, integer: bool },
+    Number {
+        value: Num,
+        integer: bool,
+    },
     Str(String),
     Bool(bool),
     Name(String),
@@ -332,11 +335,18 @@ pub enum ExprKind {
     Paren(Box<Expr>),
     Unary(UnOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
-    Call { callee: Box<Expr>, args: Vec<Arg> },
+    Call {
+        callee: Box<Expr>,
+        args: Vec<Arg>,
+    },
     Field(Box<Expr>, Name),
     Index(Box<Expr>, Box<Expr>),
     Cast(Box<Expr>, Name),
-    If { cond: Box<Expr>, then: Box<Block>, otherwise: Box<Block> },
+    If {
+        cond: Box<Expr>,
+        then: Box<Block>,
+        otherwise: Box<Block>,
+    },
     /// Stands in for an expression that could not be built (an error was reported).
     Error,
 }

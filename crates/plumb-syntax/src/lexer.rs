@@ -45,15 +45,37 @@ impl Token {
 
 /// Every keyword of the language.
 pub const KEYWORDS: &[&str] = &[
-    "use", "let", "model", "loss", "schema", "train", "fit", "eval", "report", "repeat", "sampler",
-    "selector", "extern", "fn", "on", "as", "in", "if", "else", "and", "or", "not", "true", "false",
+    "use",
+    "let",
+    "model",
+    "loss",
+    "schema",
+    "train",
+    "fit",
+    "eval",
+    "report",
+    "repeat",
+    "sampler",
+    "selector",
+    "extern",
+    "fn",
+    "on",
+    "as",
+    "in",
+    "if",
+    "else",
+    "and",
+    "or",
+    "not",
+    "true",
+    "false",
     "constraint",
 ];
 
 /// Keywords that start a top-level item.
 pub const ITEM_KEYWORDS: &[&str] = &[
-    "use", "let", "model", "loss", "schema", "train", "fit", "eval", "report", "repeat", "sampler",
-    "selector", "extern",
+    "use", "let", "model", "loss", "schema", "train", "fit", "eval", "report", "repeat", "sampler", "selector",
+    "extern",
 ];
 
 const PUNCT2: &[&str] = &["==", "!=", "<=", ">=", "->"];
@@ -128,11 +150,7 @@ pub fn tokenize(source: &str) -> Vec<Token> {
                 while i < bytes.len() && is_ident_continue(bytes[i] as char) {
                     i += 1;
                 }
-                if KEYWORDS.contains(&&source[start..i]) {
-                    TokenKind::Keyword
-                } else {
-                    TokenKind::Ident
-                }
+                if KEYWORDS.contains(&&source[start..i]) { TokenKind::Keyword } else { TokenKind::Ident }
             }
             _ => {
                 if PUNCT2.iter().any(|p| source[i..].starts_with(p)) {
@@ -180,11 +198,7 @@ mod tests {
     use super::*;
 
     fn kinds(source: &str) -> Vec<(TokenKind, &str)> {
-        tokenize(source)
-            .into_iter()
-            .filter(|t| !t.is_trivia())
-            .map(|t| (t.kind, t.text(source)))
-            .collect()
+        tokenize(source).into_iter().filter(|t| !t.is_trivia()).map(|t| (t.kind, t.text(source))).collect()
     }
 
     #[test]

@@ -64,9 +64,7 @@ fn readable(rule: Rule) -> Option<&'static str> {
         Rule::expr | Rule::operand | Rule::postfix | Rule::primary | Rule::given => "an expression",
         Rule::type_expr => "a type",
         Rule::param | Rule::params => "a parameter",
-        Rule::param_constraint | Rule::compare_constraint | Rule::interval_constraint => {
-            "a constraint"
-        }
+        Rule::param_constraint | Rule::compare_constraint | Rule::interval_constraint => "a constraint",
         Rule::field => "a field",
         Rule::option | Rule::options => "an option",
         Rule::binary_op => "an operator",
@@ -105,10 +103,9 @@ fn syntax_error(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
     }
     .min(text.len());
     let (mut expected, negatives): (Vec<String>, Vec<Rule>) = match &error.variant {
-        ErrorVariant::ParsingError { positives, negatives } => (
-            positives.iter().filter_map(|r| readable(*r)).map(str::to_string).collect(),
-            negatives.clone(),
-        ),
+        ErrorVariant::ParsingError { positives, negatives } => {
+            (positives.iter().filter_map(|r| readable(*r)).map(str::to_string).collect(), negatives.clone())
+        }
         ErrorVariant::CustomError { message } => {
             let span = Span::new(pos, pos);
             return Diagnostic::error("P0003", format!("the parser gave up: {message}"), span)
@@ -120,10 +117,8 @@ fn syntax_error(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
         for token in attempts.expected_tokens() {
             let token = token.to_string();
             let token = token.trim();
-            let literal = !token.is_empty()
-                && !token.contains("..")
-                && token != "BUILTIN_RULE"
-                && !token.starts_with("//");
+            let literal =
+                !token.is_empty() && !token.contains("..") && token != "BUILTIN_RULE" && !token.starts_with("//");
             if literal {
                 expected.push(format!("`{token}`"));
             }
@@ -163,7 +158,11 @@ fn token_at(text: &str, pos: usize) -> (Span, String) {
     let tokens = tokenize(text);
     let token = tokens.iter().find(|t| t.end > pos && !t.is_trivia() && !t.is_comment());
     match token {
-        None => (Span::new(text.len(), text.len()), "the end of the item".to_string()),
+        None => {
+            // Point just past the item's last token, not at the next item.
+            let end = tokens.iter().rev().find(|t| !t.is_trivia() && !t.is_comment()).map_or(0, |t| t.end);
+            (Span::new(end, end), "the end of the item".to_string())
+        }
         Some(t) => {
             let shown: String = t.text(text).chars().take(24).collect();
             let what = match t.kind {
@@ -366,10 +365,8 @@ impl Builder {
             Rule::eval_item => {
                 let model = name(parts.next().expect("evaluated model"));
                 let data = self.expr(parts.next().expect("eval data")).expr;
-                let metrics = parts
-                    .next()
-                    .map(|m| m.into_inner().map(|e| self.expr(e).expr).collect())
-                    .unwrap_or_default();
+                let metrics =
+                    parts.next().map(|m| m.into_inner().map(|e| self.expr(e).expr).collect()).unwrap_or_default();
                 ItemKind::Eval(EvalItem { model, data, metrics })
             }
             Rule::report_item => ItemKind::Report(self.expr(parts.next().expect("report")).expr),
@@ -382,11 +379,7 @@ impl Builder {
                 let name = name(parts.next().expect("options item name"));
                 let options = self.options(parts.next().expect("options"));
                 let item = OptionsItem { name, options };
-                if rule == Rule::sampler_item {
-                    ItemKind::Sampler(item)
-                } else {
-                    ItemKind::Selector(item)
-                }
+                if rule == Rule::sampler_item { ItemKind::Sampler(item) } else { ItemKind::Selector(item) }
             }
             other => unreachable!("not an item rule: {other:?}"),
         };
@@ -468,14 +461,15 @@ impl Builder {
         let mut default = None;
         for part in parts {
             match part.as_rule() {
-                Rule::param_constraint => constraint = Some(self.constraint(part)),
+                Rule::param_constraint => constraint = self.constraint(part),
                 _ => default = Some(self.expr(part).expr),
             }
         }
         Param { name, ty, constraint, default, span }
     }
 
-    fn constraint(&mut self, pair: Pair<Rule>) -> Constraint {
+    /// The constraint, or None when a bound is out of range (reported).
+    fn constraint(&mut self, pair: Pair<Rule>) -> Option<Constraint> {
         let span = span_of(&pair);
         let inner = pair.into_inner().next().expect("constraint kind");
         let kind = match inner.as_rule() {
@@ -485,30 +479,31 @@ impl Builder {
                     BinOp::Cmp(op) => op,
                     _ => CmpOp::Eq,
                 };
-                ConstraintKind::Compare(op, self.signed(parts.next().expect("bound")))
+                ConstraintKind::Compare(op, self.signed(parts.next().expect("bound"))?)
             }
             _ => {
                 let mut parts = children(inner).into_iter();
                 let lo_inclusive = parts.next().expect("open bound").as_str() == "[";
                 let lo = self.signed(parts.next().expect("low bound"));
                 let hi = self.signed(parts.next().expect("high bound"));
+                let (lo, hi) = (lo?, hi?);
                 let hi_inclusive = parts.next().expect("close bound").as_str() == "]";
                 ConstraintKind::Interval { lo, lo_inclusive, hi, hi_inclusive }
             }
         };
-        Constraint { kind, span }
+        Some(Constraint { kind, span })
     }
 
-    fn signed(&mut self, pair: Pair<Rule>) -> Num {
+    fn signed(&mut self, pair: Pair<Rule>) -> Option<Num> {
         let span = span_of(&pair);
         match pair.as_str().parse::<f64>() {
-            Ok(x) if x.is_finite() => Num(x),
+            Ok(x) if x.is_finite() => Some(Num(x)),
             _ => {
                 self.diagnostics.push(
                     Diagnostic::error("P0007", "this number is out of range", span)
                         .with_help("numbers must be finite 64-bit floats"),
                 );
-                Num(0.0)
+                None
             }
         }
     }
@@ -572,7 +567,9 @@ impl Builder {
                 out.push(c);
                 continue;
             }
-            let Some((_, escaped)) = chars.next() else { break };
+            let Some((_, escaped)) = chars.next() else {
+                break;
+            };
             match escaped {
                 'n' => out.push('\n'),
                 't' => out.push('\t'),
@@ -596,7 +593,9 @@ impl Builder {
                         }
                         None => self.diagnostics.push(
                             Diagnostic::error("P0005", "invalid unicode escape", Span::new(base + i, base + i + 2))
-                                .with_help("write a unicode escape as `\\u{1F600}`: 1 to 6 hex digits of a valid code point"),
+                                .with_help(
+                                    "write a unicode escape as `\\u{1F600}`: 1 to 6 hex digits of a valid code point",
+                                ),
                         ),
                     }
                 }
@@ -637,13 +636,9 @@ impl Builder {
                         if top_precedence > precedence || (top_precedence == precedence && !right_assoc) {
                             if let (StackOp::Binary(BinOp::Cmp(_), _), BinOp::Cmp(_)) = (top, op) {
                                 let span = span_of(&part);
-                                let diagnostic = Diagnostic::error(
-                                    "P0225",
-                                    "comparisons cannot be chained",
-                                    span,
-                                )
-                                .with_label("second comparison")
-                                .with_help("compare twice and join with `and`: `a < b and b < c`");
+                                let diagnostic = Diagnostic::error("P0225", "comparisons cannot be chained", span)
+                                    .with_label("second comparison")
+                                    .with_help("compare twice and join with `and`: `a < b and b < c`");
                                 self.diagnostics.push(diagnostic);
                             }
                             self.reduce(&mut operands, &mut ops);
@@ -666,13 +661,17 @@ impl Builder {
         let Some(op) = ops.pop() else { return };
         match op {
             StackOp::Unary(op, op_span) => {
-                let Some(operand) = operands.pop() else { return };
+                let Some(operand) = operands.pop() else {
+                    return;
+                };
                 let span = op_span.to(operand.expr.span);
                 let built = self.node(ExprKind::Unary(op, Box::new(operand.expr)), span, operand.depth);
                 operands.push(built);
             }
             StackOp::Binary(op, _) => {
-                let (Some(rhs), Some(lhs)) = (operands.pop(), operands.pop()) else { return };
+                let (Some(rhs), Some(lhs)) = (operands.pop(), operands.pop()) else {
+                    return;
+                };
                 let span = lhs.expr.span.to(rhs.expr.span);
                 let depth = lhs.depth.max(rhs.depth);
                 let built = self.node(ExprKind::Binary(op, Box::new(lhs.expr), Box::new(rhs.expr)), span, depth);
@@ -757,7 +756,11 @@ impl Builder {
                     Some(v) => self.node(ExprKind::Number { value: Num(v), integer }, span, 0),
                     None => self.error_expr(
                         Diagnostic::error("P0007", "this number is out of range", span)
-                            .with_label(if integer { "larger than a 64-bit integer" } else { "not a finite 64-bit float" })
+                            .with_label(if integer {
+                                "larger than a 64-bit integer"
+                            } else {
+                                "not a finite 64-bit float"
+                            })
                             .with_help("integers must fit in i64; floats must be finite"),
                     ),
                 }

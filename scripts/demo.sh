@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds plumb and shows what it does today: checks the example recipes, then
+# shows the diagnostics for a recipe with the mistakes trainers only find at run time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null; then
+    echo "error: cargo is not installed; install Rust 1.95 (https://rustup.rs) first" >&2
+    exit 1
+fi
+cargo build --release --locked -p plumb-cli
+plumb=target/release/plumb
+
+echo "== plumb check examples"
+"$plumb" check examples
+echo
+echo "== plumb check tests/ui/demo_mistakes.plumb (a recipe with late-failure bugs)"
+"$plumb" check tests/ui/demo_mistakes.plumb || true
+echo
+echo "== plumb explain P0305"
+"$plumb" explain P0305

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Sets up what the tests need and runs them all: formatting, lints, the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null; then
+    echo "error: cargo is not installed; install Rust 1.95 (https://rustup.rs) first" >&2
+    exit 1
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
+echo "== plumb check + fmt --check on examples and stdlib"
+cargo run -q --locked -p plumb-cli -- check examples
+cargo run -q --locked -p plumb-cli -- fmt --check examples stdlib
