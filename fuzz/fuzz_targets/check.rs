@@ -1,16 +1,24 @@
 //! Coverage-guided fuzzing of the parser, the checker and the formatter: any
 //! input must give diagnostics, never a panic, and formatting must be idempotent
-//! on inputs that parse.
+//! and keep the file parseable on inputs that parse. One database is reused
+//! across inputs (as the language server does), so the stdlib stays cached.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use plumb_db::RootDatabase;
+use std::cell::RefCell;
+
+thread_local! {
+    static DB: RefCell<RootDatabase> = RefCell::new(RootDatabase::default());
+}
 
 fuzz_target!(|bytes: &[u8]| {
     let Ok(text) = plumb_syntax::decode(bytes) else { return };
-    let mut db = RootDatabase::default();
-    let file = db.set_file("fuzz.plumb", text.to_string());
-    let _ = plumb_hir::file_diagnostics(&db, file);
+    DB.with(|db| {
+        let mut db = db.borrow_mut();
+        let file = db.set_file("fuzz.plumb", text.to_string());
+        let _ = plumb_hir::file_diagnostics(&*db, file);
+    });
     if plumb_syntax::parse_file(text).diagnostics.iter().all(|d| !d.is_error()) {
         let once = plumb_fmt::format(text);
         let twice = plumb_fmt::format(&once);
