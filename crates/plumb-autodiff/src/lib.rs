@@ -237,8 +237,12 @@ fn rule(g: &mut Graph, id: NodeId, op: &Op, grad: NodeId, needs: &[bool]) -> Res
             let contribution = match reduction {
                 Reduce::Sum => masked(g, spread),
                 Reduce::Mean => {
+                    // An empty (fully masked) group has no elements to pass a gradient to.
                     let count = g.reduce(Reduce::Count, axis, arg, mask);
+                    let zero = zero(g);
+                    let some = g.binary(Binary::Gt, count, zero);
                     let per = g.div(grad, count);
+                    let per = g.select(some, per, zero);
                     let per = g.broadcast(per, from);
                     masked(g, per)
                 }

@@ -1,6 +1,7 @@
 //! The `plumb` command line: argument parsing and the commands. Each command
 //! returns its exit code: 0 success, 1 errors in the inputs, 2 command-line misuse.
 
+pub mod eval_loss;
 pub mod render;
 pub mod workspace;
 
@@ -42,6 +43,52 @@ pub enum Command {
         /// A code such as P0102.
         code: String,
     },
+    /// Print compiler intermediate forms.
+    Dump {
+        #[command(subcommand)]
+        what: DumpCommand,
+    },
+    /// Evaluate a loss and its gradients on rows of model outputs (see docs/stdlib.md for the columns).
+    EvalLoss {
+        /// A stdlib loss (dpo, ipo, kto, ...) or one defined in --recipe.
+        name: String,
+        /// A parameter override, e.g. --param beta=0.1 (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// JSONL rows, one object per line.
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long, value_enum, default_value_t = Backend::Interp)]
+        backend: Backend,
+        /// A recipe whose losses are added (and shadow the stdlib's).
+        #[arg(long)]
+        recipe: Option<PathBuf>,
+        /// Print {"loss", "rows", "grad"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DumpCommand {
+    /// The compute IR of a recipe's losses: the forward graph and the gradient graph.
+    Ir {
+        recipe: PathBuf,
+        /// Only this loss (it may also be a stdlib loss).
+        #[arg(long)]
+        loss: Option<String>,
+    },
+}
+
+/// Where kernels run.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The f64 reference interpreter.
+    Interp,
+    /// The cranelift CPU JIT.
+    Cpu,
+    /// The wgpu GPU backend.
+    Gpu,
 }
 
 pub fn run(cli: Cli) -> i32 {
@@ -49,6 +96,10 @@ pub fn run(cli: Cli) -> i32 {
         Command::Check { paths, json } => check(&paths, json),
         Command::Fmt { paths, check } => fmt(&paths, check),
         Command::Explain { code } => explain(&code),
+        Command::Dump { what: DumpCommand::Ir { recipe, loss } } => dump_ir(&recipe, loss.as_deref()),
+        Command::EvalLoss { name, params, input, backend, recipe, json } => {
+            eval_loss_command(&name, &params, &input, backend, recipe.as_deref(), json)
+        }
     }
 }
 
@@ -205,4 +256,125 @@ fn indent(text: &str) -> String {
         .map(|l| if l.is_empty() { String::new() } else { format!("    {l}") })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+fn eval_loss_command(
+    name: &str,
+    params: &[String],
+    input: &std::path::Path,
+    backend: Backend,
+    recipe: Option<&std::path::Path>,
+    json: bool,
+) -> i32 {
+    if backend != Backend::Interp {
+        eprintln!("error: the {backend:?} backend is not available in this build; use --backend interp");
+        return 2;
+    }
+    let mut overrides = Vec::new();
+    for param in params {
+        let Some((key, value)) = param.split_once('=') else {
+            eprintln!("error: --param takes NAME=VALUE, found `{param}`");
+            return 2;
+        };
+        overrides.push((key.trim().to_string(), value.trim().to_string()));
+    }
+    let rows = match std::fs::read(input) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(_) => {
+                eprintln!("error[P0511]: {} is not valid UTF-8", input.display());
+                return 1;
+            }
+        },
+        Err(error) => {
+            eprintln!("error: cannot read {}: {error}", input.display());
+            return 2;
+        }
+    };
+    let request = eval_loss::EvalRequest { loss: name, params: overrides, rows_jsonl: &rows, recipe };
+    match eval_loss::eval_loss(&request) {
+        Ok(output) => {
+            if json {
+                println!("{}", eval_loss::to_json(&output));
+            } else {
+                println!("loss  {}", output.loss);
+                if let Some(rows) = &output.rows {
+                    let shown: Vec<String> = rows.iter().map(|r| r.map_or("-".into(), |v| format!("{v:.6}"))).collect();
+                    println!("rows  [{}]", shown.join(", "));
+                }
+                for (column, grad) in &output.grad {
+                    let shown = match grad {
+                        eval_loss::GradColumn::Rows(v) => format!("{v:.6?}"),
+                        eval_loss::GradColumn::Tokens(v) => format!("{v:.6?}"),
+                    };
+                    println!("grad  {column}: {shown}");
+                }
+            }
+            0
+        }
+        Err(error) => {
+            eprintln!("error[{}]: {}", error.code, error.message);
+            if let Some(info) = plumb_diag::lookup(error.code) {
+                eprintln!("  help: {} (plumb explain {})", info.title, error.code);
+            }
+            1
+        }
+    }
+}
+
+fn dump_ir(recipe: &std::path::Path, only: Option<&str>) -> i32 {
+    let path = workspace::display_path(recipe);
+    if !recipe.is_file() {
+        eprintln!("error: no such file: {path}");
+        return 2;
+    }
+    let checked = check_paths(std::slice::from_ref(&path));
+    let mut failed = false;
+    for (file_path, text, diagnostics) in &checked.files {
+        for diagnostic in diagnostics.iter().filter(|d| d.is_error()) {
+            failed = true;
+            eprint!("{}", render::render(&FileDiagnostic { path: file_path, text, diagnostic }, RENDER_WIDTH));
+        }
+    }
+    if failed {
+        return 1;
+    }
+    let mut db = RootDatabase::default();
+    let names: Vec<String> = match only {
+        Some(name) => vec![name.to_string()],
+        None => {
+            workspace::load(&mut db, std::slice::from_ref(&path));
+            let Some(file) = db.file(&path) else { return 1 };
+            plumb_hir::own_defs(&db, file)
+                .iter()
+                .filter(|(_, d)| d.kind == plumb_hir::DefKind::Loss)
+                .map(|(n, _)| n.clone())
+                .collect()
+        }
+    };
+    if names.is_empty() {
+        eprintln!("{path} defines no loss; name one with --loss");
+        return 1;
+    }
+    for name in names {
+        let result = eval_loss::resolve_loss(&mut db, &name, Some(recipe)).and_then(|resolved| {
+            let params = eval_loss::parameter_values(&resolved.loss, &[])?;
+            eval_loss::compile(&resolved, &params)
+        });
+        match result {
+            Ok((lowered, with_grad)) => {
+                println!("// {name}: forward");
+                print!("{}", lowered.graph.pruned());
+                let mut gradient = with_grad.clone();
+                gradient.outputs.retain(|(n, _)| n.starts_with("grad."));
+                println!("// {name}: gradient");
+                print!("{}", gradient.pruned());
+            }
+            Err(error) => {
+                eprintln!("error[{}]: {}", error.code, error.message);
+                return 1;
+            }
+        }
+    }
+    0
 }

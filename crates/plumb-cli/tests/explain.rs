@@ -38,6 +38,7 @@ fn every_raised_code_is_registered() {
         include_str!("../../plumb-syntax/src/split.rs"),
         include_str!("../../plumb-syntax/src/lib.rs"),
         include_str!("../src/workspace.rs"),
+        include_str!("../src/eval_loss.rs"),
     ];
     for source in sources {
         for (at, _) in source.match_indices("\"P0") {
