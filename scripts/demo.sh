@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds plumb and shows what it does today: checks the example recipes, then
-# shows the diagnostics for a recipe with the mistakes trainers only find at run time.
+# Builds plumb and shows what it does today: checks the example recipes, shows the
+# diagnostics for a recipe with the mistakes trainers only find at run time, and
+# evaluates losses and their gradients on rows of model outputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,13 @@ echo "== plumb check examples"
 echo
 echo "== plumb check tests/ui/demo_mistakes.plumb (a recipe with late-failure bugs)"
 "$plumb" check tests/ui/demo_mistakes.plumb || true
+echo
+echo "== plumb eval-loss: DPO and IPO on four rows of model log-probabilities, with gradients"
+"$plumb" eval-loss dpo --param beta=0.1 --input examples/data/dpo_rows.jsonl
+"$plumb" eval-loss ipo --input examples/data/dpo_rows.jsonl --json
+echo
+echo "== plumb dump ir: the compute graph of a custom loss and its gradient"
+"$plumb" dump ir examples/custom_loss.plumb | head -40
 echo
 echo "== plumb explain P0305"
 "$plumb" explain P0305

@@ -22,11 +22,14 @@ impl std::fmt::Display for AutodiffError {
 }
 
 /// Returns `graph` with outputs `grad.<name>` = ∂`output`/∂input for every
-/// input marked `grad` (zeros for inputs the output does not depend on).
+/// input marked `grad` that the output depends on (not through stop-gradient).
 pub fn differentiate(graph: &Graph, output: &str) -> Result<Graph, AutodiffError> {
     let root = graph.output(output).ok_or_else(|| AutodiffError(format!("the graph has no output `{output}`")))?;
     if graph.shape(root) != Shape::Scalar {
-        return Err(AutodiffError(format!("`{output}` must be a scalar to differentiate, it is {}", graph.shape(root))));
+        return Err(AutodiffError(format!(
+            "`{output}` must be a scalar to differentiate, it is {}",
+            graph.shape(root)
+        )));
     }
     let mut g = graph.clone();
     let forward_len = graph.nodes.len();
@@ -57,11 +60,10 @@ pub fn differentiate(graph: &Graph, output: &str) -> Result<Graph, AutodiffError
             continue;
         }
         let node = graph.nodes.iter().position(|n| n.op == Op::Input(number as u32));
-        let grad = match node.and_then(|n| adjoint[n]) {
-            Some(grad) => g.broadcast(grad, input.shape),
-            None => g.constant_of(0.0, input.shape),
-        };
-        g.set_output(format!("grad.{}", input.name), grad);
+        if let Some(grad) = node.and_then(|n| adjoint[n]) {
+            let grad = g.broadcast(grad, input.shape);
+            g.set_output(format!("grad.{}", input.name), grad);
+        }
     }
     Ok(g)
 }
@@ -105,7 +107,13 @@ fn zero(g: &mut Graph) -> NodeId {
 }
 
 /// The contributions of node `id` (with adjoint `grad`) to its operands.
-fn rule(g: &mut Graph, id: NodeId, op: &Op, grad: NodeId, needs: &[bool]) -> Result<Vec<(NodeId, NodeId)>, AutodiffError> {
+fn rule(
+    g: &mut Graph,
+    id: NodeId,
+    op: &Op,
+    grad: NodeId,
+    needs: &[bool],
+) -> Result<Vec<(NodeId, NodeId)>, AutodiffError> {
     let y = id;
     Ok(match *op {
         Op::Input(_) | Op::Const(_) | Op::StopGradient(_) => vec![],
@@ -284,4 +292,3 @@ fn rule(g: &mut Graph, id: NodeId, op: &Op, grad: NodeId, needs: &[bool]) -> Res
         Op::ScatterAdd { values, index } => vec![(values, g.op(Op::Gather { table: grad, index }, Shape::Rows))],
     })
 }
-

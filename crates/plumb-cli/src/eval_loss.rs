@@ -74,7 +74,8 @@ pub fn resolve_loss(db: &mut RootDatabase, name: &str, recipe: Option<&Path>) ->
         candidates.push((file, plumb_hir::scope(db, file).get(name).copied()));
     }
     candidates.push((std_losses, plumb_hir::own_defs(db, std_losses).get(name).copied()));
-    let Some((file, def)) = candidates.into_iter().find_map(|(f, d)| d.filter(|d| d.kind == DefKind::Loss).map(|d| (f, d)))
+    let Some((file, def)) =
+        candidates.into_iter().find_map(|(f, d)| d.filter(|d| d.kind == DefKind::Loss).map(|d| (f, d)))
     else {
         let known: Vec<String> = plumb_hir::own_defs(db, std_losses)
             .iter()
@@ -125,14 +126,24 @@ pub fn parameter_values(loss: &LossItem, overrides: &[(String, String)]) -> Resu
     }
     for param in &loss.params {
         let Some(&value) = values.get(&param.name.text) else {
-            return fail("P0508", format!("parameter `{}` of `{name}` has no default; pass --param {}=VALUE", param.name.text, param.name.text));
+            return fail(
+                "P0508",
+                format!(
+                    "parameter `{}` of `{name}` has no default; pass --param {}=VALUE",
+                    param.name.text, param.name.text
+                ),
+            );
         };
         if let Some(constraint) = &param.constraint
             && !constraint.admits(value)
         {
             return fail(
                 "P0501",
-                format!("parameter `{}` of `{name}` must be {}, but is {value}", param.name.text, constraint.describe()),
+                format!(
+                    "parameter `{}` of `{name}` must be {}, but is {value}",
+                    param.name.text,
+                    constraint.describe()
+                ),
             );
         }
     }
@@ -181,7 +192,9 @@ fn read_rows(text: &str, lowered: &LoweredLoss) -> Result<Rows, EvalError> {
             Ok(row) => row,
             Err(error) => return fail("P0511", format!("line {line}: not valid JSON ({error})")),
         };
-        let Some(object) = row.as_object() else { return fail("P0511", format!("line {line}: a row must be a JSON object")) };
+        let Some(object) = row.as_object() else {
+            return fail("P0511", format!("line {line}: a row must be a JSON object"));
+        };
         let mut row_length: Option<(String, usize)> = None;
         let mut row_values: Vec<Vec<f64>> = Vec::with_capacity(columns.len());
         for column in columns {
@@ -194,7 +207,10 @@ fn read_rows(text: &str, lowered: &LoweredLoss) -> Result<Rows, EvalError> {
                 },
                 (Shape::Tokens, Some(value)) => {
                     let Some(items) = value.as_array() else {
-                        return fail("P0503", format!("line {line}: column `{}` must be a list of numbers", column.name));
+                        return fail(
+                            "P0503",
+                            format!("line {line}: column `{}` must be a list of numbers", column.name),
+                        );
                     };
                     let mut out = Vec::with_capacity(items.len());
                     for item in items {
@@ -227,10 +243,17 @@ fn read_rows(text: &str, lowered: &LoweredLoss) -> Result<Rows, EvalError> {
                 if values.is_empty() && column.shape == Shape::Tokens {
                     *values = vec![1.0; tokens];
                 } else if values.len() != tokens {
-                    return fail("P0505", format!("line {line}: `mask` has {} entries for {tokens} tokens", values.len()));
+                    return fail(
+                        "P0505",
+                        format!("line {line}: `mask` has {} entries for {tokens} tokens", values.len()),
+                    );
                 }
                 has_unmasked = values.iter().any(|&m| m != 0.0);
-            } else if column.shape == Shape::Tokens && values.len() == 1 && tokens != 1 && object.get(&column.name).is_none() {
+            } else if column.shape == Shape::Tokens
+                && values.len() == 1
+                && tokens != 1
+                && object.get(&column.name).is_none()
+            {
                 *values = vec![values[0]; tokens];
             }
         }
@@ -277,14 +300,20 @@ fn line_of_row(text: &str, row: usize) -> usize {
 }
 
 /// Lowers a loss with these parameter values and appends its gradient graph.
-pub fn compile(resolved: &ResolvedLoss, params: &BTreeMap<String, f64>) -> Result<(LoweredLoss, plumb_ir::Graph), EvalError> {
+pub fn compile(
+    resolved: &ResolvedLoss,
+    params: &BTreeMap<String, f64>,
+) -> Result<(LoweredLoss, plumb_ir::Graph), EvalError> {
     let lowered = plumb_lower::lower_loss(&resolved.loss, resolved.schema.as_ref(), params)
         .or_else(|e| fail("P0513", format!("`{}` cannot be evaluated: {}", resolved.loss.name.text, e.message)))?;
     let graph = plumb_autodiff::differentiate(&lowered.graph, "loss")
         .or_else(|e| fail("P0513", format!("`{}` cannot be differentiated: {e}", resolved.loss.name.text)))?;
     if let Err(errors) = plumb_ir::verify(&graph) {
         let first = errors.first().map(ToString::to_string).unwrap_or_default();
-        return fail("P0513", format!("internal error: the graph of `{}` does not verify: {first}", resolved.loss.name.text));
+        return fail(
+            "P0513",
+            format!("internal error: the graph of `{}` does not verify: {first}", resolved.loss.name.text),
+        );
     }
     Ok((lowered, graph))
 }
@@ -300,7 +329,10 @@ pub fn eval_loss(request: &EvalRequest) -> Result<EvalOutput, EvalError> {
         InterpError::Domain { shape, index, message, .. } => {
             let row = rows.batch.row_of(shape, index);
             let hint = if request.loss == "orpo" { " (orpo needs pi_chosen and pi_rejected < 0)" } else { "" };
-            EvalError { code: "P0507", message: format!("line {}: {message}{hint}", line_of_row(request.rows_jsonl, row)) }
+            EvalError {
+                code: "P0507",
+                message: format!("line {}: {message}{hint}", line_of_row(request.rows_jsonl, row)),
+            }
         }
         other => EvalError { code: "P0513", message: other.to_string() },
     })?;
@@ -314,9 +346,9 @@ pub fn eval_loss(request: &EvalRequest) -> Result<EvalOutput, EvalError> {
         }
         let Some(g) = value(&format!("grad.{}", column.name)) else { continue };
         let entry = match column.shape {
-            Shape::Tokens => GradColumn::Tokens(
-                rows.batch.tok_offsets.windows(2).map(|w| g[w[0]..w[1]].to_vec()).collect(),
-            ),
+            Shape::Tokens => {
+                GradColumn::Tokens(rows.batch.tok_offsets.windows(2).map(|w| g[w[0]..w[1]].to_vec()).collect())
+            }
             _ => GradColumn::Rows(g.clone()),
         };
         let _ = number;

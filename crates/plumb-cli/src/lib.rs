@@ -1,6 +1,26 @@
 //! The `plumb` command line: argument parsing and the commands. Each command
 //! returns its exit code: 0 success, 1 errors in the inputs, 2 command-line misuse.
 
+/// Writes to stdout; a closed pipe (`plumb ... | head`) ends the process quietly.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::emit(&format!($($arg)*)) };
+}
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::emit(&format!("{}\n", format!($($arg)*))) };
+}
+
+/// Writes text to stdout; exits with 0 when the reader has gone away.
+pub fn emit(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {error}");
+        std::process::exit(1);
+    }
+}
+
 pub mod eval_loss;
 pub mod render;
 pub mod workspace;
@@ -172,7 +192,7 @@ fn check(paths: &[PathBuf], json: bool) -> i32 {
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&json_out).unwrap_or_else(|_| "[]".into()));
+        outln!("{}", serde_json::to_string_pretty(&json_out).unwrap_or_else(|_| "[]".into()));
     } else {
         let _ = writeln!(
             stderr,
@@ -229,7 +249,7 @@ fn fmt(paths: &[PathBuf], check_only: bool) -> i32 {
             continue;
         }
         if check_only {
-            println!("{path}");
+            outln!("{path}");
             status = 1;
         } else if let Err(error) = write_atomic(&path, &formatted) {
             let _ = writeln!(stderr, "error: cannot write {path}: {error}");
@@ -244,9 +264,9 @@ fn explain(code: &str) -> i32 {
         eprintln!("error: unknown code `{code}`; codes look like P0102 (see docs/diagnostics.md)");
         return 2;
     };
-    println!("{}: {}\n\n{}\n", info.code, info.title, info.explanation.trim());
-    println!("Wrong:\n\n{}\n", indent(info.wrong));
-    println!("Right:\n\n{}", indent(info.right));
+    outln!("{}: {}\n\n{}\n", info.code, info.title, info.explanation.trim());
+    outln!("Wrong:\n\n{}\n", indent(info.wrong));
+    outln!("Right:\n\n{}", indent(info.right));
     0
 }
 
@@ -295,19 +315,19 @@ fn eval_loss_command(
     match eval_loss::eval_loss(&request) {
         Ok(output) => {
             if json {
-                println!("{}", eval_loss::to_json(&output));
+                outln!("{}", eval_loss::to_json(&output));
             } else {
-                println!("loss  {}", output.loss);
+                outln!("loss  {}", output.loss);
                 if let Some(rows) = &output.rows {
                     let shown: Vec<String> = rows.iter().map(|r| r.map_or("-".into(), |v| format!("{v:.6}"))).collect();
-                    println!("rows  [{}]", shown.join(", "));
+                    outln!("rows  [{}]", shown.join(", "));
                 }
                 for (column, grad) in &output.grad {
                     let shown = match grad {
                         eval_loss::GradColumn::Rows(v) => format!("{v:.6?}"),
                         eval_loss::GradColumn::Tokens(v) => format!("{v:.6?}"),
                     };
-                    println!("grad  {column}: {shown}");
+                    outln!("grad  {column}: {shown}");
                 }
             }
             0
@@ -363,12 +383,12 @@ fn dump_ir(recipe: &std::path::Path, only: Option<&str>) -> i32 {
         });
         match result {
             Ok((lowered, with_grad)) => {
-                println!("// {name}: forward");
-                print!("{}", lowered.graph.pruned());
+                outln!("// {name}: forward");
+                out!("{}", lowered.graph.pruned());
                 let mut gradient = with_grad.clone();
                 gradient.outputs.retain(|(n, _)| n.starts_with("grad."));
-                println!("// {name}: gradient");
-                print!("{}", gradient.pruned());
+                outln!("// {name}: gradient");
+                out!("{}", gradient.pruned());
             }
             Err(error) => {
                 eprintln!("error[{}]: {}", error.code, error.message);

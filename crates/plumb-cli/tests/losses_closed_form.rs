@@ -182,7 +182,13 @@ fn kto_rows(seed: u64, n: usize, kl_shift: f64) -> Vec<Row> {
             let label = match i {
                 0 => 1.0,
                 1 => 0.0,
-                _ => (g.unif() < 0.5) as i32 as f64,
+                _ => {
+                    if g.unif() < 0.5 {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                }
             };
             let (pi, rf, ref_kl) = (neg_lp(&mut g), neg_lp(&mut g), neg_lp(&mut g));
             let pi_kl = ref_kl + kl_shift + g.range(-1.0, 1.0);
@@ -227,7 +233,7 @@ fn ppo_rows(seed: u64, n: usize, fully_masked: Option<usize>) -> Vec<Row> {
                 } else if i == 0 && t == 0 {
                     1.0
                 } else {
-                    (g.unif() < 0.75) as i32 as f64
+                    if g.unif() < 0.75 { 1.0 } else { 0.0 }
                 };
                 mask.push(m);
             }
@@ -251,8 +257,18 @@ fn par(ps: &Params, name: &str, default: f64) -> f64 {
 }
 
 const PAIRWISE: [&str; 12] = [
-    "dpo", "dpo_hinge", "ipo", "exo_pair", "nca_pair", "robust_dpo", "bco_pair", "sppo_hard", "apo_zero", "apo_down",
-    "discopop", "dpo_norm",
+    "dpo",
+    "dpo_hinge",
+    "ipo",
+    "exo_pair",
+    "nca_pair",
+    "robust_dpo",
+    "bco_pair",
+    "sppo_hard",
+    "apo_zero",
+    "apo_down",
+    "discopop",
+    "dpo_norm",
 ];
 
 fn delta(r: &Row) -> f64 {
@@ -356,13 +372,13 @@ fn ppo_sums(ps: &Params, r: &Row) -> (f64, f64) {
     let eps = par(ps, "clip", 0.2);
     let (lp, old, adv, mask) = (r.tok("logp"), r.tok("old_logp"), r.tok("advantages"), r.tok("mask"));
     let (mut s, mut m) = (0.0, 0.0);
-    for t in 0..lp.len() {
-        if mask[t] != 0.0 {
-            let q = (lp[t] - old[t]).clamp(-20.0, 20.0);
+    for (((&l, &o), &a), &w) in lp.iter().zip(old).zip(adv).zip(mask) {
+        if w != 0.0 {
+            let q = (l - o).clamp(-20.0, 20.0);
             let ratio = q.exp();
-            let l = -(ratio * adv[t]).min(ratio.clamp(1.0 - eps, 1.0 + eps) * adv[t]);
-            s += mask[t] * l;
-            m += mask[t];
+            let tok = -(ratio * a).min(ratio.clamp(1.0 - eps, 1.0 + eps) * a);
+            s += w * tok;
+            m += w;
         }
     }
     (s, m)
@@ -463,12 +479,12 @@ fn closed(loss: &str, ps: &Params, rows: &[Row]) -> Closed {
 }
 
 /// The gradient columns that losses.md implies, sorted.
-fn grad_columns(loss: &str) -> Vec<&'static str> {
+fn grad_columns(loss: &str) -> &'static [&'static str] {
     match loss {
-        "kto" => vec!["pi"],
-        "reward_bt" => vec!["r_chosen", "r_rejected"],
-        "ppo_clip" => vec!["logp"],
-        _ => vec!["pi_chosen", "pi_rejected"],
+        "kto" => &["pi"],
+        "reward_bt" => &["r_chosen", "r_rejected"],
+        "ppo_clip" => &["logp"],
+        _ => &["pi_chosen", "pi_rejected"],
     }
 }
 
@@ -528,7 +544,7 @@ fn run_err(loss: &str, ps: &Params, jsonl: &str) -> EvalError {
 
 fn rows_grad<'a>(out: &'a EvalOutput, col: &str) -> &'a [f64] {
     match out.grad.get(col) {
-        Some(GradColumn::Rows(v)) => v,
+        Some(GradColumn::Rows(v)) => v.as_slice(),
         Some(GradColumn::Tokens(_)) => panic!("grad {col} is per token, expected per row"),
         None => panic!("no grad for {col}; have {:?}", out.grad.keys().collect::<Vec<_>>()),
     }
@@ -536,7 +552,7 @@ fn rows_grad<'a>(out: &'a EvalOutput, col: &str) -> &'a [f64] {
 
 fn token_grad<'a>(out: &'a EvalOutput, col: &str) -> &'a [Vec<f64>] {
     match out.grad.get(col) {
-        Some(GradColumn::Tokens(v)) => v,
+        Some(GradColumn::Tokens(v)) => v.as_slice(),
         Some(GradColumn::Rows(_)) => panic!("grad {col} is per row, expected per token"),
         None => panic!("no grad for {col}; have {:?}", out.grad.keys().collect::<Vec<_>>()),
     }
@@ -637,8 +653,8 @@ fn dpo_hinge() {
     for b in [0.1, 0.05] {
         assert!(rows.iter().all(|r| (b * delta(r) - 1.0).abs() > 1e-3), "test data too close to the hinge kink");
     }
-    let out = check("dpo_hinge", &[], &rows);
-    assert!(out.rows.unwrap().iter().any(|r| *r == Some(0.0)) || rows.iter().all(|r| 0.1 * delta(r) < 1.0));
+    assert!(rows.iter().any(|r| 0.1 * delta(r) > 1.0) && rows.iter().any(|r| 0.1 * delta(r) < 1.0));
+    check("dpo_hinge", &[], &rows);
     check("dpo_hinge", &[("beta", "0.05")], &rows);
 }
 
@@ -719,7 +735,7 @@ fn dpo_norm() {
 /// and gradients for every pairwise loss, and exact expected dpo numbers.
 #[test]
 fn pairwise_edge_rows() {
-    let rows = vec![
+    let rows = [
         pair(-1.0, -61.0, -61.0, -1.0, 1.0, 1.0), // Δ = 120, βΔ = 60
         pair(-61.0, -1.0, -1.0, -61.0, 1.0, 3.0), // Δ = −120, βΔ = −60
         pair(-7.0, -7.0, -7.0, -7.0, 1.0, 1.0),   // equal log-probs, Δ = 0
@@ -741,16 +757,16 @@ fn pairwise_edge_rows() {
     assert_close(out.loss, mean(&want_rows), 1e-9, 1e-12, "dpo edge loss");
     let want_gc = [-0.5 * sig(-60.0) / 4.0, -0.5 * sig(60.0) / 4.0, -0.0625, -0.5 * sig(-1.5) / 4.0];
     let (gc, gr) = (rows_grad(&out, "pi_chosen"), rows_grad(&out, "pi_rejected"));
-    for i in 0..4 {
-        assert_close(gc[i], want_gc[i], 1e-9, 1e-15, &format!("dpo edge grad pi_chosen[{i}]"));
-        assert_close(gr[i], -want_gc[i], 1e-9, 1e-15, &format!("dpo edge grad pi_rejected[{i}]"));
+    for (i, &w) in want_gc.iter().enumerate() {
+        assert_close(gc[i], w, 1e-9, 1e-15, &format!("dpo edge grad pi_chosen[{i}]"));
+        assert_close(gr[i], -w, 1e-9, 1e-15, &format!("dpo edge grad pi_rejected[{i}]"));
     }
 }
 
 /// βΔ = 1 exactly: the hinge is 0 and relu passes gradient 0 there.
 #[test]
 fn dpo_hinge_kink_has_zero_gradient() {
-    let rows = vec![
+    let rows = [
         pair(-3.0, -5.0, -4.0, -4.0, 1.0, 1.0), // Δ = 2, βΔ = 1
         pair(-3.0, -4.0, -4.0, -4.0, 1.0, 1.0), // Δ = 1, βΔ = 0.5
     ];
@@ -765,13 +781,13 @@ fn dpo_hinge_kink_has_zero_gradient() {
 #[test]
 fn ipo_optimum() {
     // normalized: ρ_c/len_c − ρ_r/len_r = 4/2 − 4/4 = 1 = 1/(2·0.5)
-    let rows = vec![pair(-6.0, -10.0, -9.0, -13.0, 2.0, 4.0)];
+    let rows = [pair(-6.0, -10.0, -9.0, -13.0, 2.0, 4.0)];
     let out = run_ok("ipo", &[("beta", "0.5")], &rows_to_jsonl(&rows));
     assert_close(out.loss, 0.0, 0.0, 1e-24, "ipo optimum loss");
     assert_close(rows_grad(&out, "pi_chosen")[0], 0.0, 0.0, 1e-12, "ipo optimum grad pi_chosen");
     assert_close(rows_grad(&out, "pi_rejected")[0], 0.0, 0.0, 1e-12, "ipo optimum grad pi_rejected");
     // unnormalized: Δ = 4 − 3 = 1
-    let rows = vec![pair(-6.0, -10.0, -9.0, -12.0, 2.0, 4.0)];
+    let rows = [pair(-6.0, -10.0, -9.0, -12.0, 2.0, 4.0)];
     let out = run_ok("ipo", &[("beta", "0.5"), ("normalize_length", "false")], &rows_to_jsonl(&rows));
     assert_close(out.loss, 0.0, 0.0, 1e-24, "ipo (unnormalized) optimum loss");
     assert_close(rows_grad(&out, "pi_chosen")[0], 0.0, 0.0, 1e-12, "grad pi_chosen");
@@ -827,14 +843,14 @@ fn aot_ties_sort_stably() {
     let out = run_ok("aot", &[("beta", "0.5")], &rows_to_jsonl(&rows));
     assert!(out.rows.is_none(), "aot rows must be null");
     let d: Vec<f64> = sorted(&u).iter().zip(sorted(&v)).map(|(a, c)| a - c).collect();
-    assert_eq!(d, vec![1.0, 0.5, 0.5, -1.0]);
+    assert_eq!(d, [1.0, 0.5, 0.5, -1.0]);
     let want = mean(&d.iter().map(|&dk| rank_loss(beta, e, dk)).collect::<Vec<_>>());
     assert_close(out.loss, want, 1e-9, 1e-12, "aot ties loss");
     let rank = stable_ranks(&u);
-    assert_eq!(rank, vec![2, 1, 3, 0]);
+    assert_eq!(rank, [2, 1, 3, 0]);
     let (gc, gr) = (rows_grad(&out, "pi_chosen"), rows_grad(&out, "pi_rejected"));
-    for i in 0..4 {
-        let w = rank_loss_d(beta, e, d[rank[i]]) / 4.0;
+    for (i, &k) in rank.iter().enumerate() {
+        let w = rank_loss_d(beta, e, d[k]) / 4.0;
         assert_close(gc[i], w, 1e-9, 1e-15, &format!("aot ties grad pi_chosen[{i}]"));
         assert_close(gr[i], -w, 1e-9, 1e-15, &format!("aot ties grad pi_rejected[{i}]"));
     }
@@ -845,21 +861,21 @@ fn aot_unpaired_ties_sort_stably() {
     // ρ_c = [1, 1, 0, 2], ρ_r = [0, −1, 0.5, −1]: ties in both, sorted independently
     let rho_c = [1.0, 1.0, 0.0, 2.0];
     let rho_r = [0.0, -1.0, 0.5, -1.0];
-    let rows: Vec<Row> =
-        (0..4).map(|i| pair(-10.0 + rho_c[i], -10.0, -20.0 + rho_r[i], -20.0, 1.0, 1.0)).collect();
+    let rows: Vec<Row> = (0..4).map(|i| pair(-10.0 + rho_c[i], -10.0, -20.0 + rho_r[i], -20.0, 1.0, 1.0)).collect();
     let (beta, e) = (0.5, 0.2);
     let out = run_ok("aot_unpaired", &[("beta", "0.5"), ("label_smoothing", "0.2")], &rows_to_jsonl(&rows));
     assert!(out.rows.is_none(), "aot_unpaired rows must be null");
     let d: Vec<f64> = sorted(&rho_c).iter().zip(sorted(&rho_r)).map(|(a, c)| a - c).collect();
-    assert_eq!(d, vec![1.0, 2.0, 1.0, 1.5]);
+    assert_eq!(d, [1.0, 2.0, 1.0, 1.5]);
     let want = mean(&d.iter().map(|&dk| rank_loss(beta, e, dk)).collect::<Vec<_>>());
     assert_close(out.loss, want, 1e-9, 1e-12, "aot_unpaired ties loss");
     let (kc, kr) = (stable_ranks(&rho_c), stable_ranks(&rho_r));
-    assert_eq!((kc.clone(), kr.clone()), (vec![1, 2, 0, 3], vec![2, 0, 3, 1]));
+    assert_eq!(kc, [1, 2, 0, 3]);
+    assert_eq!(kr, [2, 0, 3, 1]);
     let (gc, gr) = (rows_grad(&out, "pi_chosen"), rows_grad(&out, "pi_rejected"));
-    for i in 0..4 {
-        let wc = rank_loss_d(beta, e, d[kc[i]]) / 4.0;
-        let wr = -rank_loss_d(beta, e, d[kr[i]]) / 4.0;
+    for (i, (&c, &j)) in kc.iter().zip(&kr).enumerate() {
+        let wc = rank_loss_d(beta, e, d[c]) / 4.0;
+        let wr = -rank_loss_d(beta, e, d[j]) / 4.0;
         assert_close(gc[i], wc, 1e-9, 1e-15, &format!("aot_unpaired ties grad pi_chosen[{i}]"));
         assert_close(gr[i], wr, 1e-9, 1e-15, &format!("aot_unpaired ties grad pi_rejected[{i}]"));
     }
@@ -949,7 +965,7 @@ fn ppo_clip_token_level() {
 fn ppo_clip_per_row() {
     let rows = ppo_rows(24, 7, Some(2));
     let out = check("ppo_clip", &[("token_level", "false")], &rows);
-    let got = out.rows.expect("per-row values");
+    let got = out.rows.as_ref().expect("per-row values");
     assert!(got[2].is_none(), "a fully masked row has a null rows entry");
     assert!(token_grad(&out, "logp")[2].iter().all(|&g| g == 0.0));
     check("ppo_clip", &[("token_level", "false"), ("clip", "0.1")], &ppo_rows(25, 6, None));
@@ -961,7 +977,7 @@ fn ppo_clip_per_row() {
 #[test]
 fn ppo_clip_edge_tokens() {
     let e20 = 20f64.exp();
-    let rows = vec![
+    let rows = [
         ppo_row(
             &[-1.0, -1.0, -3.0, -1.0, -1.0, -1.0],
             &[-21.0, -0.5, -3.0, -25.0, -1.125, -1.5],
@@ -981,10 +997,10 @@ fn ppo_clip_edge_tokens() {
     assert!(out.rows.is_none());
     assert_close(out.loss, sum / 5.0, 1e-9, 1e-12, "ppo edge loss (token level)");
     let g = token_grad(&out, "logp");
-    for t in 0..6 {
-        assert_close(g[0][t], gs[t] / 5.0, 1e-9, 1e-7, &format!("ppo edge grad logp[0][{t}]"));
+    for (t, w) in gs.iter().enumerate() {
+        assert_close(g[0][t], w / 5.0, 1e-9, 1e-7, &format!("ppo edge grad logp[0][{t}]"));
     }
-    assert_eq!(g[1], vec![0.0, 0.0]);
+    assert_eq!(g[1], [0.0, 0.0]);
 
     let out = run_ok("ppo_clip", &[("token_level", "false")], &rows_to_jsonl(&rows));
     let got = out.rows.clone().expect("per-row values");
@@ -993,10 +1009,10 @@ fn ppo_clip_edge_tokens() {
     assert!(got[1].is_none(), "fully masked row must be null");
     assert_close(out.loss, sum / 5.0, 1e-9, 1e-12, "ppo edge loss (per row, masked row excluded)");
     let g = token_grad(&out, "logp");
-    for t in 0..6 {
-        assert_close(g[0][t], gs[t] / 5.0, 1e-9, 1e-7, &format!("ppo per-row edge grad logp[0][{t}]"));
+    for (t, w) in gs.iter().enumerate() {
+        assert_close(g[0][t], w / 5.0, 1e-9, 1e-7, &format!("ppo per-row edge grad logp[0][{t}]"));
     }
-    assert_eq!(g[1], vec![0.0, 0.0]);
+    assert_eq!(g[1], [0.0, 0.0]);
 }
 
 /// A ratio exactly at 1 ± ε: the two min branches tie (each gets half the
@@ -1010,7 +1026,7 @@ fn ppo_clip_ratio_at_clip_bound() {
     assert_eq!(1.0 + eps, r);
     let clip = format!("{eps}");
     assert_eq!(clip.parse::<f64>().unwrap(), eps);
-    let rows = vec![ppo_row(&[-1.875], &[-2.0], &[1.5], &[1.0])];
+    let rows = [ppo_row(&[-1.875], &[-2.0], &[1.5], &[1.0])];
     let out = run_ok("ppo_clip", &[("clip", clip.as_str())], &rows_to_jsonl(&rows));
     assert_close(out.loss, -1.5 * r, 1e-12, 0.0, "ppo loss at upper bound");
     assert_close(token_grad(&out, "logp")[0][0], -1.5 * r, 1e-9, 0.0, "ppo grad at ratio = 1 + ε");
@@ -1020,7 +1036,7 @@ fn ppo_clip_ratio_at_clip_bound() {
     assert_eq!(1.0 - eps, r);
     let clip = format!("{eps}");
     assert_eq!(clip.parse::<f64>().unwrap(), eps);
-    let rows = vec![ppo_row(&[-2.125], &[-2.0], &[-1.5], &[1.0])];
+    let rows = [ppo_row(&[-2.125], &[-2.0], &[-1.5], &[1.0])];
     let out = run_ok("ppo_clip", &[("clip", clip.as_str())], &rows_to_jsonl(&rows));
     assert_close(out.loss, 1.5 * r, 1e-12, 0.0, "ppo loss at lower bound");
     assert_close(token_grad(&out, "logp")[0][0], 1.5 * r, 1e-9, 0.0, "ppo grad at ratio = 1 − ε");
@@ -1077,7 +1093,7 @@ fn label_may_be_bool_or_number() {
         .map(|v| {
             let mut v = v.clone();
             let b = v["label"].as_bool().unwrap();
-            v["label"] = json!(if b { 1 } else { 0 });
+            v["label"] = json!(i64::from(b));
             v
         })
         .collect();
@@ -1106,10 +1122,10 @@ fn counts_and_masks_may_be_ints_or_floats() {
     let floats = concat!(
         r#"{"pi_chosen":-12.5,"pi_rejected":-20.25,"len_chosen":3.0,"len_rejected":5.0}"#,
         "\n",
-        r#"{"pi_chosen":-4,"pi_rejected":-9.5,"len_chosen":1.0,"len_rejected":2.0}"#,
+        r#"{"pi_chosen":-4.0,"pi_rejected":-9.5,"len_chosen":1.0,"len_rejected":2.0}"#,
         "\n"
     );
-    let rows = vec![
+    let rows = [
         Row::of(&[("pi_chosen", -12.5), ("pi_rejected", -20.25), ("len_chosen", 3.0), ("len_rejected", 5.0)]),
         Row::of(&[("pi_chosen", -4.0), ("pi_rejected", -9.5), ("len_chosen", 1.0), ("len_rejected", 2.0)]),
     ];
@@ -1118,8 +1134,9 @@ fn counts_and_masks_may_be_ints_or_floats() {
         assert_same(&a, &run_ok(loss, &[], floats), &format!("{loss} int vs float counts"));
         assert_close(a.loss, closed(loss, &[], &rows).0, 1e-9, 1e-12, &format!("{loss} hand rows"));
     }
-    let m_int = r#"{"logp":[-1.0,-2.0,-0.5],"old_logp":[-1.1,-1.9,-0.5],"advantages":[1.0,-2,0.5],"mask":[1,0,1]}"#;
-    let m_flt = r#"{"logp":[-1.0,-2.0,-0.5],"old_logp":[-1.1,-1.9,-0.5],"advantages":[1.0,-2.0,0.5],"mask":[1.0,0.0,1.0]}"#;
+    let m_int = r#"{"logp":[-1.0,-2.0,-0.5],"old_logp":[-1.1,-1.9,-0.5],"advantages":[1.0,-2.0,0.5],"mask":[1,0,1]}"#;
+    let m_flt =
+        r#"{"logp":[-1.0,-2.0,-0.5],"old_logp":[-1.1,-1.9,-0.5],"advantages":[1.0,-2.0,0.5],"mask":[1.0,0.0,1.0]}"#;
     let a = run_ok("ppo_clip", &[], &format!("{m_int}\n"));
     assert_same(&a, &run_ok("ppo_clip", &[], &format!("{m_flt}\n")), "ppo int vs float mask");
     let row = ppo_row(&[-1.0, -2.0, -0.5], &[-1.1, -1.9, -0.5], &[1.0, -2.0, 0.5], &[1.0, 0.0, 1.0]);

@@ -68,11 +68,24 @@ impl Batch {
 pub enum InterpError {
     /// The graph has an input the caller did not give.
     MissingInput(String),
-    WrongLength { input: String, expected: usize, got: usize },
+    WrongLength {
+        input: String,
+        expected: usize,
+        got: usize,
+    },
     /// A value outside an op's domain (e.g. `log1mexp` of a non-negative number).
-    Domain { node: NodeId, shape: Shape, index: usize, message: String },
+    Domain {
+        node: NodeId,
+        shape: Shape,
+        index: usize,
+        message: String,
+    },
     /// An index (gather, scatter, permutation) out of range.
-    Index { node: NodeId, index: usize, value: f64 },
+    Index {
+        node: NodeId,
+        index: usize,
+        value: f64,
+    },
     /// The graph needs a layout the batch lacks (tokens without offsets).
     Layout(String),
 }
@@ -85,7 +98,9 @@ impl fmt::Display for InterpError {
                 write!(f, "input `{input}` has {got} values, the batch needs {expected}")
             }
             InterpError::Domain { message, .. } => f.write_str(message),
-            InterpError::Index { node, index, value } => write!(f, "%{}: index {value} at {index} is out of range", node.0),
+            InterpError::Index { node, index, value } => {
+                write!(f, "%{}: index {value} at {index} is out of range", node.0)
+            }
             InterpError::Layout(message) => f.write_str(message),
         }
     }
@@ -133,7 +148,9 @@ pub fn run(graph: &Graph, batch: &Batch, inputs: &[Vec<f64>]) -> Result<Vec<Vec<
                 }
                 out
             }
-            Op::Binary(op, a, b) => (0..len).map(|i| eval_binary(*op, at(&values, *a, i), at(&values, *b, i))).collect(),
+            Op::Binary(op, a, b) => {
+                (0..len).map(|i| eval_binary(*op, at(&values, *a, i), at(&values, *b, i))).collect()
+            }
             Op::Select(c, a, b) => (0..len)
                 .map(|i| if at(&values, *c, i) != 0.0 { at(&values, *a, i) } else { at(&values, *b, i) })
                 .collect(),
@@ -258,8 +275,8 @@ fn broadcast_at(graph: &Graph, batch: &Batch, values: &[Vec<f64>], operand: Node
 /// The index ranges an axis groups elements into.
 fn segments(batch: &Batch, axis: Axis) -> Vec<std::ops::Range<usize>> {
     match axis {
-        Axis::Batch => vec![0..batch.rows],
-        Axis::Items => vec![0..batch.items],
+        Axis::Batch => std::iter::once(0..batch.rows).collect(),
+        Axis::Items => std::iter::once(0..batch.items).collect(),
         Axis::Tok | Axis::K => {
             let offsets = batch.offsets(if axis == Axis::Tok { Shape::Tokens } else { Shape::Cands });
             offsets.windows(2).map(|w| w[0]..w[1]).collect()
@@ -275,8 +292,13 @@ fn reduce(op: Reduce, items: impl Iterator<Item = f64>) -> f64 {
         Reduce::Mean if items.is_empty() => f64::NAN,
         Reduce::Mean => items.iter().sum::<f64>() / items.len() as f64,
         Reduce::Max | Reduce::Min if items.is_empty() => f64::NAN,
-        Reduce::Max => items.iter().copied().fold(f64::NEG_INFINITY, |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }),
-        Reduce::Min => items.iter().copied().fold(f64::INFINITY, |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) }),
+        Reduce::Max => items
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }),
+        Reduce::Min => {
+            items.iter().copied().fold(f64::INFINITY, |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) })
+        }
         Reduce::LogSumExp => {
             let max = items.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             if items.is_empty() || max == f64::NEG_INFINITY {
@@ -319,12 +341,9 @@ mod tests {
         g.set_output("mean", mean);
         plumb_ir::verify(&g).expect("verified");
         let batch = Batch::with_tokens(&[2, 1, 3]);
-        let values = run(
-            &g,
-            &batch,
-            &[vec![1., 2., 3., 4., 5., 6.], vec![1., 1., 0., 1., 0., 1.], vec![10., 20., 30.]],
-        )
-        .expect("runs");
+        let values =
+            run(&g, &batch, &[vec![1., 2., 3., 4., 5., 6.], vec![1., 1., 0., 1., 0., 1.], vec![10., 20., 30.]])
+                .expect("runs");
         assert_eq!(values[s.index()], vec![30.0, 0.0, 300.0]);
         assert!(values[mean.index()][1].is_nan());
         assert_eq!(values[mean.index()][2], 5.0);

@@ -148,11 +148,11 @@ impl Graph {
         }
         // Identities that do not change NaN propagation.
         match (op, ca, cb) {
-            (Binary::Add, Some(z), _) if z == 0.0 => return self.broadcast(b, shape),
-            (Binary::Add | Binary::Sub, _, Some(z)) if z == 0.0 => return self.broadcast(a, shape),
-            (Binary::Mul, Some(o), _) if o == 1.0 => return self.broadcast(b, shape),
-            (Binary::Mul | Binary::Div, _, Some(o)) if o == 1.0 => return self.broadcast(a, shape),
-            (Binary::Sub, Some(z), _) if z == 0.0 => {
+            (Binary::Add, Some(0.0), _) => return self.broadcast(b, shape),
+            (Binary::Add | Binary::Sub, _, Some(0.0)) => return self.broadcast(a, shape),
+            (Binary::Mul, Some(1.0), _) => return self.broadcast(b, shape),
+            (Binary::Mul | Binary::Div, _, Some(1.0)) => return self.broadcast(a, shape),
+            (Binary::Sub, Some(0.0), _) => {
                 let b = self.broadcast(b, shape);
                 return self.unary(Unary::Neg, b);
             }
@@ -179,12 +179,8 @@ impl Graph {
 
     pub fn select(&mut self, cond: NodeId, a: NodeId, b: NodeId) -> NodeId {
         if let Some(c) = self.const_value(cond) {
-            let pick = if c != 0.0 { a } else { b };
-            let shape = self.shape(cond).join(self.shape(a)).and_then(|s| s.join(self.shape(b)));
-            return match shape {
-                Some(shape) => self.broadcast(pick, shape),
-                None => pick,
-            };
+            // A constant condition picks a branch; the result keeps that branch's shape.
+            return if c != 0.0 { a } else { b };
         }
         let shape = self
             .shape(cond)
@@ -252,7 +248,9 @@ pub(crate) fn remap_op(op: &Op, remap: &[NodeId]) -> Op {
         Op::Binary(b, x, y) => Op::Binary(*b, r(x), r(y)),
         Op::Select(c, a, b) => Op::Select(r(c), r(a), r(b)),
         Op::Clamp(x, lo, hi) => Op::Clamp(r(x), r(lo), r(hi)),
-        Op::Reduce { op, axis, arg, mask } => Op::Reduce { op: *op, axis: *axis, arg: r(arg), mask: mask.as_ref().map(r) },
+        Op::Reduce { op, axis, arg, mask } => {
+            Op::Reduce { op: *op, axis: *axis, arg: r(arg), mask: mask.as_ref().map(r) }
+        }
         Op::Scan { op, axis, arg } => Op::Scan { op: *op, axis: *axis, arg: r(arg) },
         Op::DiscountedCumsum { axis, arg, gamma, reverse } => {
             Op::DiscountedCumsum { axis: *axis, arg: r(arg), gamma: r(gamma), reverse: *reverse }
@@ -302,9 +300,7 @@ pub fn eval_unary(op: Unary, x: f64) -> f64 {
         Unary::Abs => x.abs(),
         Unary::Sqrt => x.sqrt(),
         Unary::Relu => {
-            if x > 0.0 {
-                x
-            } else if x.is_nan() {
+            if x > 0.0 || x.is_nan() {
                 x
             } else {
                 0.0

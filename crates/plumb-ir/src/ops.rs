@@ -177,10 +177,24 @@ pub enum Op {
     /// `x` limited to `[lo, hi]`.
     Clamp(Id, Id, Id),
     /// A reduction along `axis`; elements whose mask is 0 are left out.
-    Reduce { op: Reduce, axis: Axis, arg: Id, mask: Option<Id> },
-    Scan { op: Scan, axis: Axis, arg: Id },
+    Reduce {
+        op: Reduce,
+        axis: Axis,
+        arg: Id,
+        mask: Option<Id>,
+    },
+    Scan {
+        op: Scan,
+        axis: Axis,
+        arg: Id,
+    },
     /// `y_t = x_t + gamma * y_{t+1}` (reverse, as for GAE) or `y_{t-1}` (forward), within each row.
-    DiscountedCumsum { axis: Axis, arg: Id, gamma: Id, reverse: bool },
+    DiscountedCumsum {
+        axis: Axis,
+        arg: Id,
+        gamma: Id,
+        reverse: bool,
+    },
     /// The stable ascending order of a per-row value over the batch (indices as numbers).
     Argsort(Id),
     /// The 0-based rank of each row's value over the batch (stable).
@@ -192,9 +206,15 @@ pub enum Op {
     /// `out[perm[i]] = arg[i]` over the batch (the inverse of `Permute`).
     Unpermute(Id, Id),
     /// `out[i] = table[index[i]]`: a per-item table read per row.
-    Gather { table: Id, index: Id },
+    Gather {
+        table: Id,
+        index: Id,
+    },
     /// `out[j] = Σ_{i: index[i] = j} values[i]`: per-row values summed per item.
-    ScatterAdd { values: Id, index: Id },
+    ScatterAdd {
+        values: Id,
+        index: Id,
+    },
     /// The value, through which no gradient flows.
     StopGradient(Id),
 }

@@ -117,7 +117,8 @@ pub fn parse(text: &str) -> Result<Graph, ParseError> {
                 if words.get(1) != Some(&"=") || colon < 3 || colon + 2 != words.len() {
                     return Err(err("expected `%N = OP ARGS : SHAPE`".into()));
                 }
-                let shape = Shape::parse(words[colon + 1]).ok_or_else(|| err(format!("unknown shape `{}`", words[colon + 1])))?;
+                let shape = Shape::parse(words[colon + 1])
+                    .ok_or_else(|| err(format!("unknown shape `{}`", words[colon + 1])))?;
                 let op = parse_op(&words[2..colon]).map_err(err)?;
                 graph.push_raw(op, shape);
             }
@@ -135,7 +136,9 @@ fn parse_op(words: &[&str]) -> Result<Op, String> {
     let name = words[0];
     let args = &words[1..];
     let node = |i: usize| -> Result<NodeId, String> {
-        args.get(i).and_then(|w| node_ref(w)).ok_or_else(|| format!("`{name}` needs a node operand at position {}", i + 1))
+        args.get(i)
+            .and_then(|w| node_ref(w))
+            .ok_or_else(|| format!("`{name}` needs a node operand at position {}", i + 1))
     };
     let arity = |n: usize| -> Result<(), String> {
         if args.len() == n { Ok(()) } else { Err(format!("`{name}` takes {n} operand(s), found {}", args.len())) }

@@ -50,7 +50,9 @@ pub fn verify(graph: &Graph) -> Result<(), Vec<VerifyError>> {
             },
             Op::Select(a, b, c) | Op::Clamp(a, b, c) => {
                 match shape(*a).join(shape(*b)).and_then(|s| s.join(shape(*c))) {
-                    None => Some(format!("operands of incompatible shapes {}, {}, {}", shape(*a), shape(*b), shape(*c))),
+                    None => {
+                        Some(format!("operands of incompatible shapes {}, {}, {}", shape(*a), shape(*b), shape(*c)))
+                    }
                     Some(joined) => want(node.shape, joined, "the result"),
                 }
             }
@@ -90,7 +92,10 @@ pub fn verify(graph: &Graph) -> Result<(), Vec<VerifyError>> {
     }
     for (name, id) in &graph.outputs {
         if id.index() >= graph.nodes.len() {
-            errors.push(VerifyError { node: None, message: format!("output `{name}` names %{}, which does not exist", id.0) });
+            errors.push(VerifyError {
+                node: None,
+                message: format!("output `{name}` names %{}, which does not exist", id.0),
+            });
         }
     }
     if errors.is_empty() { Ok(()) } else { Err(errors) }

@@ -50,15 +50,36 @@ fn verify_text(text: &str) -> Vec<String> {
 #[test]
 fn verifier_rejects_malformed_graphs() {
     let cases = [
-        ("graph g\ninput x : rows\n%0 = input 0 : rows\n%1 = add %0 %2 : rows\n%2 = const 1.0 : scalar\n", "%1: uses %2, which does not come before it"),
+        (
+            "graph g\ninput x : rows\n%0 = input 0 : rows\n%1 = add %0 %2 : rows\n%2 = const 1.0 : scalar\n",
+            "%1: uses %2, which does not come before it",
+        ),
         ("graph g\ninput x : rows\n%0 = input 1 : rows\n", "%0: input 1 does not exist"),
         ("graph g\ninput x : rows\n%0 = input 0 : tokens\n", "%0: the shape of input `x` must be rows, found tokens"),
-        ("graph g\ninput t : tokens\ninput c : cands\n%0 = input 0 : tokens\n%1 = input 1 : cands\n%2 = add %0 %1 : tokens\n", "%2: add of incompatible shapes tokens and cands"),
-        ("graph g\ninput x : rows\n%0 = input 0 : rows\n%1 = reduce.sum.tok %0 : rows\n", "%1: the operand of a reduction over tok must be tokens, found rows"),
-        ("graph g\ninput x : rows\n%0 = input 0 : rows\n%1 = exp %0 : scalar\n", "%1: the result must be rows, found scalar"),
-        ("graph g\ninput x : tokens\n%0 = input 0 : tokens\n%1 = broadcast %0 : rows\n", "%1: cannot broadcast tokens to rows"),
-        ("graph g\ninput x : rows\n%0 = input 0 : rows\n%1 = const 0.5 : rows\n%2 = dcumsum.tok.rev %0 %1 : tokens\n", "%2: the operand must be tokens, found rows"),
-        ("graph g\ninput x : rows\n%0 = input 0 : rows\noutput loss = %7\n", "output `loss` names %7, which does not exist"),
+        (
+            "graph g\ninput t : tokens\ninput c : cands\n%0 = input 0 : tokens\n%1 = input 1 : cands\n%2 = add %0 %1 : tokens\n",
+            "%2: add of incompatible shapes tokens and cands",
+        ),
+        (
+            "graph g\ninput x : rows\n%0 = input 0 : rows\n%1 = reduce.sum.tok %0 : rows\n",
+            "%1: the operand of a reduction over tok must be tokens, found rows",
+        ),
+        (
+            "graph g\ninput x : rows\n%0 = input 0 : rows\n%1 = exp %0 : scalar\n",
+            "%1: the result must be rows, found scalar",
+        ),
+        (
+            "graph g\ninput x : tokens\n%0 = input 0 : tokens\n%1 = broadcast %0 : rows\n",
+            "%1: cannot broadcast tokens to rows",
+        ),
+        (
+            "graph g\ninput x : rows\n%0 = input 0 : rows\n%1 = const 0.5 : rows\n%2 = dcumsum.tok.rev %0 %1 : tokens\n",
+            "%2: the operand must be tokens, found rows",
+        ),
+        (
+            "graph g\ninput x : rows\n%0 = input 0 : rows\noutput loss = %7\n",
+            "output `loss` names %7, which does not exist",
+        ),
     ];
     for (text, expected) in cases {
         let errors = verify_text(text);

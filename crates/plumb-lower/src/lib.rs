@@ -62,7 +62,10 @@ pub const MASK: &str = "mask";
 enum Value {
     Node(NodeId),
     /// A text column (`mismatched`: another row's value, for KL baselines).
-    Text { column: String, mismatched: bool },
+    Text {
+        column: String,
+        mismatched: bool,
+    },
     Dim(Axis),
 }
 
@@ -234,7 +237,8 @@ impl Lowerer<'_> {
                 let a = self.node(a, then.span)?;
                 let b = self.block(otherwise)?;
                 let b = self.node(b, otherwise.span)?;
-                if self.graph.shape(cond).join(self.graph.shape(a)).and_then(|s| s.join(self.graph.shape(b))).is_none() {
+                if self.graph.shape(cond).join(self.graph.shape(a)).and_then(|s| s.join(self.graph.shape(b))).is_none()
+                {
                     return err("the branches and the condition have incompatible shapes", expr.span);
                 }
                 self.graph.select(cond, a, b)
@@ -305,7 +309,8 @@ impl Lowerer<'_> {
                 None => return err(format!("`{function}` has no such argument"), arg.span),
             }
         }
-        let arg = |i: usize| bound[i].ok_or(LowerError { message: format!("`{function}` is missing an argument"), span });
+        let arg =
+            |i: usize| bound[i].ok_or(LowerError { message: format!("`{function}` is missing an argument"), span });
         let over = |s: &mut Self, i: usize| -> Result<Axis, LowerError> {
             match s.expr(arg(i)?)? {
                 Value::Dim(axis) => Ok(axis),
@@ -435,11 +440,8 @@ impl Lowerer<'_> {
 /// The input name of a model output or length: `pi_chosen`, `ref`, `pi_kl`,
 /// `len_rejected`, `logp` (the completion column itself has no suffix).
 pub fn model_input_name(prefix: &str, column: &str, mismatched: bool) -> String {
-    let mut name = if matches!(column, "completion" | "response") {
-        prefix.to_string()
-    } else {
-        format!("{prefix}_{column}")
-    };
+    let mut name =
+        if matches!(column, "completion" | "response") { prefix.to_string() } else { format!("{prefix}_{column}") };
     if mismatched {
         name.push_str("_kl");
     }
