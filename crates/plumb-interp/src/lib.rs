@@ -109,148 +109,154 @@ impl fmt::Display for InterpError {
 /// Evaluates every node; `inputs[i]` holds the values of `graph.inputs[i]`.
 pub fn run(graph: &Graph, batch: &Batch, inputs: &[Vec<f64>]) -> Result<Vec<Vec<f64>>, InterpError> {
     let mut values: Vec<Vec<f64>> = Vec::with_capacity(graph.nodes.len());
-    for (index, node) in graph.nodes.iter().enumerate() {
-        let id = NodeId(index as u32);
-        let len = batch.len(node.shape);
-        if matches!(node.shape, Shape::Tokens) && batch.tok_offsets.len() != batch.rows + 1 {
-            return Err(InterpError::Layout("the graph has per-token values but the batch has no tokens".into()));
-        }
-        if matches!(node.shape, Shape::Cands) && batch.k_offsets.len() != batch.rows + 1 {
-            return Err(InterpError::Layout("the graph has per-candidate values but the batch has none".into()));
-        }
-        let at = |values: &Vec<Vec<f64>>, operand: NodeId, i: usize| -> f64 {
-            broadcast_at(graph, batch, values, operand, node.shape, i)
-        };
-        let out: Vec<f64> = match &node.op {
-            Op::Input(i) => {
-                let input = &graph.inputs[*i as usize];
-                let data = inputs.get(*i as usize).ok_or_else(|| InterpError::MissingInput(input.name.clone()))?;
-                if data.len() != len {
-                    return Err(InterpError::WrongLength { input: input.name.clone(), expected: len, got: data.len() });
-                }
-                data.clone()
-            }
-            Op::Const(v) => vec![*v; len],
-            Op::Broadcast(a) | Op::StopGradient(a) => (0..len).map(|i| at(&values, *a, i)).collect(),
-            Op::Unary(op, a) => {
-                let mut out = Vec::with_capacity(len);
-                for i in 0..len {
-                    let x = at(&values, *a, i);
-                    if *op == Unary::Log1mexp && x >= 0.0 {
-                        return Err(InterpError::Domain {
-                            node: id,
-                            shape: node.shape,
-                            index: i,
-                            message: format!("log1mexp needs a negative argument, found {x}"),
-                        });
-                    }
-                    out.push(eval_unary(*op, x));
-                }
-                out
-            }
-            Op::Binary(op, a, b) => {
-                (0..len).map(|i| eval_binary(*op, at(&values, *a, i), at(&values, *b, i))).collect()
-            }
-            Op::Select(c, a, b) => (0..len)
-                .map(|i| if at(&values, *c, i) != 0.0 { at(&values, *a, i) } else { at(&values, *b, i) })
-                .collect(),
-            Op::Clamp(x, lo, hi) => (0..len)
-                .map(|i| {
-                    let (x, lo, hi) = (at(&values, *x, i), at(&values, *lo, i), at(&values, *hi, i));
-                    if x.is_nan() { x } else { x.max(lo).min(hi) }
-                })
-                .collect(),
-            Op::Reduce { op, axis, arg, mask } => {
-                let data = &values[arg.index()];
-                let mask = mask.map(|m| &values[m.index()]);
-                segments(batch, *axis)
-                    .into_iter()
-                    .map(|range| reduce(*op, range.filter(|&i| mask.is_none_or(|m| m[i] != 0.0)).map(|i| data[i])))
-                    .collect()
-            }
-            Op::Scan { op, axis, arg } => {
-                let data = &values[arg.index()];
-                let mut out = vec![0.0; data.len()];
-                for range in segments(batch, *axis) {
-                    let indices: Vec<usize> = range.collect();
-                    let mut acc = 0.0;
-                    let order: Box<dyn Iterator<Item = &usize>> =
-                        if *op == Scan::Cumsum { Box::new(indices.iter()) } else { Box::new(indices.iter().rev()) };
-                    for &i in order {
-                        acc += data[i];
-                        out[i] = acc;
-                    }
-                }
-                out
-            }
-            Op::DiscountedCumsum { axis, arg, gamma, reverse } => {
-                let data = &values[arg.index()];
-                let gamma = values[gamma.index()][0];
-                let mut out = vec![0.0; data.len()];
-                for range in segments(batch, *axis) {
-                    let indices: Vec<usize> = range.collect();
-                    let mut acc = 0.0;
-                    let order: Box<dyn Iterator<Item = &usize>> =
-                        if *reverse { Box::new(indices.iter().rev()) } else { Box::new(indices.iter()) };
-                    for &i in order {
-                        acc = data[i] + gamma * acc;
-                        out[i] = acc;
-                    }
-                }
-                out
-            }
-            Op::Argsort(a) => argsort(&values[a.index()]).into_iter().map(|i| i as f64).collect(),
-            Op::Rank(a) => {
-                let order = argsort(&values[a.index()]);
-                let mut rank = vec![0.0; order.len()];
-                for (r, &i) in order.iter().enumerate() {
-                    rank[i] = r as f64;
-                }
-                rank
-            }
-            Op::TopK(a, k) => {
-                let data = &values[a.index()];
-                let mut order: Vec<usize> = (0..data.len()).collect();
-                order.sort_by(|&i, &j| data[j].total_cmp(&data[i]).then(i.cmp(&j)));
-                let mut out = vec![0.0; data.len()];
-                for &i in order.iter().take(*k as usize) {
-                    out[i] = 1.0;
-                }
-                out
-            }
-            Op::Permute(a, p) | Op::Unpermute(a, p) => {
-                let (data, perm) = (&values[a.index()], &values[p.index()]);
-                let mut out = vec![0.0; data.len()];
-                for (i, &target) in perm.iter().enumerate() {
-                    let t = checked_index(id, i, target, data.len())?;
-                    if matches!(node.op, Op::Permute(..)) {
-                        out[i] = data[t];
-                    } else {
-                        out[t] = data[i];
-                    }
-                }
-                out
-            }
-            Op::Gather { table, index } => {
-                let (table, idx) = (&values[table.index()], &values[index.index()]);
-                let mut out = Vec::with_capacity(idx.len());
-                for (i, &v) in idx.iter().enumerate() {
-                    out.push(table[checked_index(id, i, v, table.len())?]);
-                }
-                out
-            }
-            Op::ScatterAdd { values: v, index } => {
-                let (data, idx) = (&values[v.index()], &values[index.index()]);
-                let mut out = vec![0.0; len];
-                for (i, &target) in idx.iter().enumerate() {
-                    out[checked_index(id, i, target, len)?] += data[i];
-                }
-                out
-            }
-        };
+    for index in 0..graph.nodes.len() {
+        let out = eval_node(graph, batch, NodeId(index as u32), &|o: NodeId| values[o.index()].as_slice(), inputs)?;
         values.push(out);
     }
     Ok(values)
+}
+
+/// Evaluates one node from its operands' values (`value(o)` for each operand).
+/// Backends use it for the steps they leave to the host.
+pub fn eval_node<'v>(
+    graph: &Graph,
+    batch: &Batch,
+    id: NodeId,
+    value: &dyn Fn(NodeId) -> &'v [f64],
+    inputs: &[Vec<f64>],
+) -> Result<Vec<f64>, InterpError> {
+    let node = graph.node(id);
+    let len = batch.len(node.shape);
+    if matches!(node.shape, Shape::Tokens) && batch.tok_offsets.len() != batch.rows + 1 {
+        return Err(InterpError::Layout("the graph has per-token values but the batch has no tokens".into()));
+    }
+    if matches!(node.shape, Shape::Cands) && batch.k_offsets.len() != batch.rows + 1 {
+        return Err(InterpError::Layout("the graph has per-candidate values but the batch has none".into()));
+    }
+    let at = |operand: NodeId, i: usize| -> f64 { broadcast_at(graph, batch, value(operand), operand, node.shape, i) };
+    Ok(match &node.op {
+        Op::Input(i) => {
+            let input = &graph.inputs[*i as usize];
+            let data = inputs.get(*i as usize).ok_or_else(|| InterpError::MissingInput(input.name.clone()))?;
+            if data.len() != len {
+                return Err(InterpError::WrongLength { input: input.name.clone(), expected: len, got: data.len() });
+            }
+            data.clone()
+        }
+        Op::Const(v) => vec![*v; len],
+        Op::Broadcast(a) | Op::StopGradient(a) => (0..len).map(|i| at(*a, i)).collect(),
+        Op::Unary(op, a) => {
+            let mut out = Vec::with_capacity(len);
+            for i in 0..len {
+                let x = at(*a, i);
+                if *op == Unary::Log1mexp && x >= 0.0 {
+                    return Err(InterpError::Domain {
+                        node: id,
+                        shape: node.shape,
+                        index: i,
+                        message: format!("log1mexp needs a negative argument, found {x}"),
+                    });
+                }
+                out.push(eval_unary(*op, x));
+            }
+            out
+        }
+        Op::Binary(op, a, b) => (0..len).map(|i| eval_binary(*op, at(*a, i), at(*b, i))).collect(),
+        Op::Select(c, a, b) => (0..len).map(|i| if at(*c, i) != 0.0 { at(*a, i) } else { at(*b, i) }).collect(),
+        Op::Clamp(x, lo, hi) => (0..len)
+            .map(|i| {
+                let (x, lo, hi) = (at(*x, i), at(*lo, i), at(*hi, i));
+                if x.is_nan() { x } else { x.max(lo).min(hi) }
+            })
+            .collect(),
+        Op::Reduce { op, axis, arg, mask } => {
+            let data = value(*arg);
+            let mask = mask.map(|m| value(m));
+            segments(batch, *axis)
+                .into_iter()
+                .map(|range| reduce(*op, range.filter(|&i| mask.is_none_or(|m| m[i] != 0.0)).map(|i| data[i])))
+                .collect()
+        }
+        Op::Scan { op, axis, arg } => {
+            let data = value(*arg);
+            let mut out = vec![0.0; data.len()];
+            for range in segments(batch, *axis) {
+                let indices: Vec<usize> = range.collect();
+                let mut acc = 0.0;
+                let order: Box<dyn Iterator<Item = &usize>> =
+                    if *op == Scan::Cumsum { Box::new(indices.iter()) } else { Box::new(indices.iter().rev()) };
+                for &i in order {
+                    acc += data[i];
+                    out[i] = acc;
+                }
+            }
+            out
+        }
+        Op::DiscountedCumsum { axis, arg, gamma, reverse } => {
+            let data = value(*arg);
+            let gamma = value(*gamma)[0];
+            let mut out = vec![0.0; data.len()];
+            for range in segments(batch, *axis) {
+                let indices: Vec<usize> = range.collect();
+                let mut acc = 0.0;
+                let order: Box<dyn Iterator<Item = &usize>> =
+                    if *reverse { Box::new(indices.iter().rev()) } else { Box::new(indices.iter()) };
+                for &i in order {
+                    acc = data[i] + gamma * acc;
+                    out[i] = acc;
+                }
+            }
+            out
+        }
+        Op::Argsort(a) => argsort(value(*a)).into_iter().map(|i| i as f64).collect(),
+        Op::Rank(a) => {
+            let order = argsort(value(*a));
+            let mut rank = vec![0.0; order.len()];
+            for (r, &i) in order.iter().enumerate() {
+                rank[i] = r as f64;
+            }
+            rank
+        }
+        Op::TopK(a, k) => {
+            let data = value(*a);
+            let mut order: Vec<usize> = (0..data.len()).collect();
+            order.sort_by(|&i, &j| data[j].total_cmp(&data[i]).then(i.cmp(&j)));
+            let mut out = vec![0.0; data.len()];
+            for &i in order.iter().take(*k as usize) {
+                out[i] = 1.0;
+            }
+            out
+        }
+        Op::Permute(a, p) | Op::Unpermute(a, p) => {
+            let (data, perm) = (value(*a), value(*p));
+            let mut out = vec![0.0; data.len()];
+            for (i, &target) in perm.iter().enumerate() {
+                let t = checked_index(id, i, target, data.len())?;
+                if matches!(node.op, Op::Permute(..)) {
+                    out[i] = data[t];
+                } else {
+                    out[t] = data[i];
+                }
+            }
+            out
+        }
+        Op::Gather { table, index } => {
+            let (table, idx) = (value(*table), value(*index));
+            let mut out = Vec::with_capacity(idx.len());
+            for (i, &v) in idx.iter().enumerate() {
+                out.push(table[checked_index(id, i, v, table.len())?]);
+            }
+            out
+        }
+        Op::ScatterAdd { values: v, index } => {
+            let (data, idx) = (value(*v), value(*index));
+            let mut out = vec![0.0; len];
+            for (i, &target) in idx.iter().enumerate() {
+                out[checked_index(id, i, target, len)?] += data[i];
+            }
+            out
+        }
+    })
 }
 
 fn checked_index(node: NodeId, index: usize, value: f64, len: usize) -> Result<usize, InterpError> {
@@ -261,9 +267,8 @@ fn checked_index(node: NodeId, index: usize, value: f64, len: usize) -> Result<u
     }
 }
 
-/// The value of `operand` at element `i` of a node of shape `target`.
-fn broadcast_at(graph: &Graph, batch: &Batch, values: &[Vec<f64>], operand: NodeId, target: Shape, i: usize) -> f64 {
-    let data = &values[operand.index()];
+/// The value of `operand` (whose values are `data`) at element `i` of a node of shape `target`.
+fn broadcast_at(graph: &Graph, batch: &Batch, data: &[f64], operand: NodeId, target: Shape, i: usize) -> f64 {
     match (graph.shape(operand), target) {
         (Shape::Scalar, _) => data[0],
         (a, b) if a == b => data[i],

@@ -1,0 +1,673 @@
+//! Cranelift code generation for one fused pass (a [`plumb_fuse::Kernel`]).
+//!
+//! The generated function is
+//! `fn(ctx: *const KernelCtx, row_start: i64, row_end: i64, partials: *mut f64)`.
+//! A kernel without tokens runs four rows at a time in f32x4 lanes (then a
+//! one-row tail); a ragged kernel runs one row at a time and, inside each row,
+//! four tokens at a time (then a one-token tail), in as many token loops as
+//! per-row token reductions require. Batch sums are accumulated in f64, lane
+//! by lane in a fixed order, into this chunk's `partials`.
+
+use crate::math::{self, V};
+use cranelift_codegen::ir::{
+    AbiParam, BlockArg, InstBuilder, MemFlagsData, Value, condcodes::FloatCC, condcodes::IntCC, types,
+};
+use cranelift_frontend::{FunctionBuilder, Variable};
+use plumb_fuse::Kernel;
+use plumb_ir::{Axis, Binary, Graph, NodeId, Op, Reduce, Shape, Unary};
+use std::collections::HashMap;
+
+/// Byte offsets of the fields of `KernelCtx`.
+pub const CTX_BUFS: i32 = 0;
+pub const CTX_SCALARS: i32 = 8;
+pub const CTX_TOK_OFFSETS: i32 = 16;
+pub const CTX_K_OFFSETS: i32 = 24;
+
+/// Why a graph cannot be compiled for the CPU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsupported(pub String);
+
+pub fn signature(call_conv: cranelift_codegen::isa::CallConv) -> cranelift_codegen::ir::Signature {
+    let mut sig = cranelift_codegen::ir::Signature::new(call_conv);
+    sig.params.push(AbiParam::new(types::I64));
+    sig.params.push(AbiParam::new(types::I64));
+    sig.params.push(AbiParam::new(types::I64));
+    sig.params.push(AbiParam::new(types::I64));
+    sig
+}
+
+const NO_ARGS: [BlockArg; 0] = [];
+
+/// The slots of a kernel: loads, then stores.
+pub fn slots(kernel: &Kernel) -> Vec<NodeId> {
+    kernel.loads.iter().chain(&kernel.stores).copied().collect()
+}
+
+/// Per-token accumulators of one reduction over tokens (or candidates).
+#[derive(Clone, Copy)]
+struct TokenAccumulator {
+    sum: Variable,
+    count: Variable,
+    /// Running max (Max, Min: min) or LSE's running max.
+    extreme: Variable,
+}
+
+struct Emitter<'g> {
+    graph: &'g Graph,
+    kernel: &'g Kernel,
+    constant_exponents: HashMap<NodeId, f64>,
+    /// Buffer base pointers, by node (loaded at entry).
+    buffers: HashMap<NodeId, Value>,
+    /// Scalars splatted at entry.
+    scalars: HashMap<NodeId, Value>,
+    /// f64 (sum, count) accumulators for batch reductions.
+    batch: HashMap<NodeId, (Variable, Variable)>,
+    levels: HashMap<NodeId, usize>,
+    tok_offsets: Value,
+    k_offsets: Value,
+}
+
+pub fn build(
+    b: &mut FunctionBuilder,
+    graph: &Graph,
+    kernel: &Kernel,
+    constant_exponents: HashMap<NodeId, f64>,
+) -> Result<(), Unsupported> {
+    for id in &kernel.nodes {
+        check_supported(graph, *id)?;
+    }
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let (ctx, row_start, row_end, partials) = (params[0], params[1], params[2], params[3]);
+    let flags = MemFlagsData::trusted();
+    let bufs = b.ins().load(types::I64, flags, ctx, CTX_BUFS);
+    let scalar_ptr = b.ins().load(types::I64, flags, ctx, CTX_SCALARS);
+    let tok_offsets = b.ins().load(types::I64, flags, ctx, CTX_TOK_OFFSETS);
+    let k_offsets = b.ins().load(types::I64, flags, ctx, CTX_K_OFFSETS);
+    let mut buffers = HashMap::new();
+    for (slot, id) in slots(kernel).into_iter().enumerate() {
+        let pointer = b.ins().load(types::I64, flags, bufs, (slot * 8) as i32);
+        buffers.insert(id, pointer);
+    }
+    let mut scalars = HashMap::new();
+    for (index, id) in kernel.scalars.iter().enumerate() {
+        let x = b.ins().load(types::F32, flags, scalar_ptr, (index * 4) as i32);
+        scalars.insert(*id, b.ins().splat(V, x));
+    }
+    let mut batch = HashMap::new();
+    for id in &kernel.reductions {
+        let sum = b.declare_var(types::F64);
+        let count = b.declare_var(types::F64);
+        let zero = b.ins().f64const(0.0);
+        b.def_var(sum, zero);
+        b.def_var(count, zero);
+        batch.insert(*id, (sum, count));
+    }
+    let levels = levels(graph, kernel);
+    let mut e = Emitter { graph, kernel, constant_exponents, buffers, scalars, batch, levels, tok_offsets, k_offsets };
+    if kernel.ragged {
+        e.row_loop(b, row_start, row_end, 1)?;
+    } else {
+        // Four rows at a time while four remain, then one at a time.
+        let vector_end = b.ins().iadd_imm_s(row_end, -3);
+        let after_vector = e.row_loop_until(b, row_start, vector_end, 4)?;
+        e.row_loop(b, after_vector, row_end, 1)?;
+    }
+    for (index, id) in kernel.reductions.iter().enumerate() {
+        let (sum, count) = e.batch[id];
+        let sum = b.use_var(sum);
+        let count = b.use_var(count);
+        b.ins().store(flags, sum, partials, (index * 16) as i32);
+        b.ins().store(flags, count, partials, (index * 16 + 8) as i32);
+    }
+    b.ins().return_(&[]);
+    b.seal_all_blocks();
+    Ok(())
+}
+
+fn check_supported(graph: &Graph, id: NodeId) -> Result<(), Unsupported> {
+    match &graph.node(id).op {
+        Op::Broadcast(_) | Op::Unary(..) | Op::Binary(..) | Op::Select(..) | Op::Clamp(..) | Op::StopGradient(_) => {
+            Ok(())
+        }
+        Op::Reduce { axis: Axis::Tok | Axis::K, .. } => Ok(()),
+        other => {
+            Err(Unsupported(format!("%{}: {:?} is not compiled for the CPU", id.0, std::mem::discriminant(other))))
+        }
+    }
+}
+
+/// The token-loop level of each kernel node: a per-row reduction over tokens
+/// is ready one level after its operand.
+fn levels(graph: &Graph, kernel: &Kernel) -> HashMap<NodeId, usize> {
+    let mut levels: HashMap<NodeId, usize> = HashMap::new();
+    for id in &kernel.nodes {
+        let op = &graph.node(*id).op;
+        let operand_level = op.operands().iter().map(|o| levels.get(o).copied().unwrap_or(0)).max().unwrap_or(0);
+        let level = match op {
+            Op::Reduce { axis: Axis::Tok | Axis::K, .. } => operand_level + 1,
+            _ => operand_level,
+        };
+        levels.insert(*id, level);
+    }
+    levels
+}
+
+fn is_ragged(shape: Shape) -> bool {
+    matches!(shape, Shape::Tokens | Shape::Cands)
+}
+
+impl Emitter<'_> {
+    /// A loop `for i in (start..end).step_by(step)`; returns the index where it stopped.
+    fn row_loop_until(
+        &mut self,
+        b: &mut FunctionBuilder,
+        start: Value,
+        end: Value,
+        width: u32,
+    ) -> Result<Value, Unsupported> {
+        let index = b.declare_var(types::I64);
+        b.def_var(index, start);
+        let header = b.create_block();
+        let body = b.create_block();
+        let exit = b.create_block();
+        b.ins().jump(header, &NO_ARGS);
+        b.switch_to_block(header);
+        let i = b.use_var(index);
+        let more = b.ins().icmp(IntCC::SignedLessThan, i, end);
+        b.ins().brif(more, body, &NO_ARGS, exit, &NO_ARGS);
+        b.switch_to_block(body);
+        let i = b.use_var(index);
+        self.row_body(b, i, width)?;
+        let next = b.ins().iadd_imm_s(i, i64::from(width));
+        b.def_var(index, next);
+        b.ins().jump(header, &NO_ARGS);
+        b.switch_to_block(exit);
+        Ok(b.use_var(index))
+    }
+
+    fn row_loop(&mut self, b: &mut FunctionBuilder, start: Value, end: Value, width: u32) -> Result<(), Unsupported> {
+        self.row_loop_until(b, start, end, width).map(|_| ())
+    }
+
+    fn row_body(&mut self, b: &mut FunctionBuilder, row: Value, width: u32) -> Result<(), Unsupported> {
+        let mut values: HashMap<NodeId, Value> = HashMap::new();
+        let max_level = self.levels.values().copied().max().unwrap_or(0);
+        for level in 0..=max_level {
+            let row_nodes: Vec<NodeId> = self
+                .kernel
+                .nodes
+                .iter()
+                .copied()
+                .filter(|id| !is_ragged(self.graph.shape(*id)) && self.levels[id] == level)
+                .filter(|id| !matches!(self.graph.node(*id).op, Op::Reduce { axis: Axis::Tok | Axis::K, .. }))
+                .collect();
+            for id in row_nodes {
+                let v = self.emit(b, id, &mut values, Some((row, width)), None)?;
+                values.insert(id, v);
+            }
+            for axis in [Axis::Tok, Axis::K] {
+                self.token_loops(b, row, axis, level, &mut values)?;
+            }
+        }
+        // Per-row results: batch accumulations and stores.
+        for id in self.kernel.reductions.clone() {
+            let Op::Reduce { op, arg, mask, .. } = self.graph.node(id).op.clone() else { continue };
+            let x = self.value(b, arg, &mut values, Some((row, width)), None)?;
+            let m = match mask {
+                Some(m) => Some(self.value(b, m, &mut values, Some((row, width)), None)?),
+                None => None,
+            };
+            self.accumulate_batch(b, id, op, x, m, width);
+        }
+        for id in self.kernel.stores.clone() {
+            if is_ragged(self.graph.shape(id)) {
+                continue; // stored inside the token loop
+            }
+            let x = self.value(b, id, &mut values, Some((row, width)), None)?;
+            let base = self.buffers[&id];
+            math::store(b, base, row, x, width);
+        }
+        Ok(())
+    }
+
+    fn accumulate_batch(
+        &mut self,
+        b: &mut FunctionBuilder,
+        id: NodeId,
+        op: Reduce,
+        x: Value,
+        mask: Option<Value>,
+        width: u32,
+    ) {
+        let (sum, count) = self.batch[&id];
+        let zero = math::splat(b, 0.0);
+        let included = match mask {
+            Some(m) => math::cmp(b, FloatCC::NotEqual, m, zero),
+            None => {
+                let t = math::cmp(b, FloatCC::Equal, zero, zero);
+                t
+            }
+        };
+        let contribution = if op == Reduce::Count { math::splat(b, 0.0) } else { math::select(b, included, x, zero) };
+        let ones = math::mask_to_number(b, included);
+        for lane in 0..width as u8 {
+            let c = b.ins().extractlane(contribution, lane);
+            let c = b.ins().fpromote(types::F64, c);
+            let s = b.use_var(sum);
+            let s = b.ins().fadd(s, c);
+            b.def_var(sum, s);
+            let o = b.ins().extractlane(ones, lane);
+            let o = b.ins().fpromote(types::F64, o);
+            let n = b.use_var(count);
+            let n = b.ins().fadd(n, o);
+            b.def_var(count, n);
+        }
+    }
+
+    /// The token (or candidate) loops of one level for one row.
+    fn token_loops(
+        &mut self,
+        b: &mut FunctionBuilder,
+        row: Value,
+        axis: Axis,
+        level: usize,
+        values: &mut HashMap<NodeId, Value>,
+    ) -> Result<(), Unsupported> {
+        let shape = if axis == Axis::Tok { Shape::Tokens } else { Shape::Cands };
+        let reductions: Vec<NodeId> = self
+            .kernel
+            .nodes
+            .iter()
+            .copied()
+            .filter(|id| {
+                matches!(self.graph.node(*id).op, Op::Reduce { axis: a, .. } if a == axis)
+                    && self.levels[id] == level + 1
+            })
+            .collect();
+        let stores: Vec<NodeId> = self
+            .kernel
+            .stores
+            .iter()
+            .copied()
+            .filter(|id| self.graph.shape(*id) == shape && self.levels.get(id) == Some(&level))
+            .collect();
+        // The token values this loop needs, recomputed here (token values do not outlive a loop).
+        let mut needed: std::collections::HashSet<NodeId> = std::collections::HashSet::new();
+        let mut stack: Vec<NodeId> = stores.clone();
+        for id in &reductions {
+            if let Op::Reduce { arg, mask, .. } = self.graph.node(*id).op {
+                stack.push(arg);
+                stack.extend(mask);
+            }
+        }
+        while let Some(id) = stack.pop() {
+            if self.graph.shape(id) != shape || !self.levels.contains_key(&id) || !needed.insert(id) {
+                continue;
+            }
+            stack.extend(self.graph.node(id).op.operands());
+        }
+        let nodes: Vec<NodeId> = self.kernel.nodes.iter().copied().filter(|id| needed.contains(id)).collect();
+        // Loads of this axis consumed directly by reductions or stores also need a loop.
+        if nodes.is_empty() && reductions.is_empty() && stores.is_empty() {
+            return Ok(());
+        }
+        let offsets = if axis == Axis::Tok { self.tok_offsets } else { self.k_offsets };
+        let flags = MemFlagsData::trusted();
+        let at = b.ins().imul_imm_s(row, 8);
+        let at = b.ins().iadd(offsets, at);
+        let start = b.ins().load(types::I64, flags, at, 0);
+        let end = b.ins().load(types::I64, flags, at, 8);
+        let accumulators: Vec<(NodeId, TokenAccumulator)> = reductions
+            .iter()
+            .map(|id| {
+                let acc =
+                    TokenAccumulator { sum: b.declare_var(V), count: b.declare_var(V), extreme: b.declare_var(V) };
+                let zero = math::splat(b, 0.0);
+                b.def_var(acc.sum, zero);
+                b.def_var(acc.count, zero);
+                let init = match self.graph.node(*id).op {
+                    Op::Reduce { op: Reduce::Min, .. } => f32::INFINITY,
+                    _ => f32::NEG_INFINITY,
+                };
+                let init = math::splat(b, init);
+                b.def_var(acc.extreme, init);
+                (*id, acc)
+            })
+            .collect();
+        let vector_end = b.ins().iadd_imm_s(end, -3);
+        let after = self.token_loop(b, row, start, vector_end, 4, &nodes, &accumulators, &stores, values)?;
+        self.token_loop(b, row, after, end, 1, &nodes, &accumulators, &stores, values)?;
+        for (id, acc) in accumulators {
+            let v = self.finish_token_reduction(b, id, acc);
+            values.insert(id, v);
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn token_loop(
+        &mut self,
+        b: &mut FunctionBuilder,
+        row: Value,
+        start: Value,
+        end: Value,
+        width: u32,
+        nodes: &[NodeId],
+        accumulators: &[(NodeId, TokenAccumulator)],
+        stores: &[NodeId],
+        row_values: &HashMap<NodeId, Value>,
+    ) -> Result<Value, Unsupported> {
+        let index = b.declare_var(types::I64);
+        b.def_var(index, start);
+        let header = b.create_block();
+        let body = b.create_block();
+        let exit = b.create_block();
+        b.ins().jump(header, &NO_ARGS);
+        b.switch_to_block(header);
+        let t = b.use_var(index);
+        let more = b.ins().icmp(IntCC::SignedLessThan, t, end);
+        b.ins().brif(more, body, &NO_ARGS, exit, &NO_ARGS);
+        b.switch_to_block(body);
+        let t = b.use_var(index);
+        let mut values = row_values.clone();
+        for id in nodes {
+            let v = self.emit(b, *id, &mut values, Some((row, 1)), Some((t, width)))?;
+            values.insert(*id, v);
+        }
+        // In the one-token tail only lane 0 counts.
+        let lane0 = if width == 1 { Some(lane0_mask(b)) } else { None };
+        for (id, acc) in accumulators {
+            let Op::Reduce { op, arg, mask, .. } = self.graph.node(*id).op.clone() else { continue };
+            let x = self.value(b, arg, &mut values, Some((row, 1)), Some((t, width)))?;
+            let zero = math::splat(b, 0.0);
+            let mut included = match mask {
+                Some(m) => {
+                    let m = self.value(b, m, &mut values, Some((row, 1)), Some((t, width)))?;
+                    math::cmp(b, FloatCC::NotEqual, m, zero)
+                }
+                None => math::cmp(b, FloatCC::Equal, zero, zero),
+            };
+            if let Some(lane0) = lane0 {
+                included = b.ins().band(included, lane0);
+            }
+            self.accumulate_token(b, op, *acc, x, included);
+        }
+        for id in stores {
+            let x = self.value(b, *id, &mut values, Some((row, 1)), Some((t, width)))?;
+            let base = self.buffers[id];
+            math::store(b, base, t, x, width);
+        }
+        let next = b.ins().iadd_imm_s(t, i64::from(width));
+        b.def_var(index, next);
+        b.ins().jump(header, &NO_ARGS);
+        b.switch_to_block(exit);
+        Ok(b.use_var(index))
+    }
+
+    fn accumulate_token(
+        &mut self,
+        b: &mut FunctionBuilder,
+        op: Reduce,
+        acc: TokenAccumulator,
+        x: Value,
+        included: Value,
+    ) {
+        let zero = math::splat(b, 0.0);
+        let one = math::splat(b, 1.0);
+        let counted = math::select(b, included, one, zero);
+        let count = b.use_var(acc.count);
+        let count = b.ins().fadd(count, counted);
+        b.def_var(acc.count, count);
+        match op {
+            Reduce::Sum | Reduce::Mean => {
+                let contribution = math::select(b, included, x, zero);
+                let sum = b.use_var(acc.sum);
+                let sum = b.ins().fadd(sum, contribution);
+                b.def_var(acc.sum, sum);
+            }
+            Reduce::Count => {}
+            Reduce::Max | Reduce::Min => {
+                let current = b.use_var(acc.extreme);
+                let next = if op == Reduce::Max { b.ins().fmax(current, x) } else { b.ins().fmin(current, x) };
+                let next = math::select(b, included, next, current);
+                b.def_var(acc.extreme, next);
+            }
+            Reduce::LogSumExp => {
+                // Online: m' = max(m, x); s' = s·e^(m − m') + e^(x − m').
+                let m = b.use_var(acc.extreme);
+                let s = b.use_var(acc.sum);
+                let m_new = b.ins().fmax(m, x);
+                let same = math::cmp(b, FloatCC::Equal, m, m_new);
+                let shift = b.ins().fsub(m, m_new);
+                let scale = math::exp(b, shift);
+                let scale = math::select(b, same, one, scale);
+                let neg_inf = math::splat(b, f32::NEG_INFINITY);
+                let empty = math::cmp(b, FloatCC::Equal, x, neg_inf);
+                let d = b.ins().fsub(x, m_new);
+                let term = math::exp(b, d);
+                let term = math::select(b, empty, zero, term);
+                let scaled = b.ins().fmul(s, scale);
+                let s_new = b.ins().fadd(scaled, term);
+                let m_next = math::select(b, included, m_new, m);
+                let s_next = math::select(b, included, s_new, s);
+                b.def_var(acc.extreme, m_next);
+                b.def_var(acc.sum, s_next);
+            }
+        }
+    }
+
+    fn finish_token_reduction(&mut self, b: &mut FunctionBuilder, id: NodeId, acc: TokenAccumulator) -> Value {
+        let Op::Reduce { op, .. } = self.graph.node(id).op else { unreachable!("a reduction") };
+        let count = b.use_var(acc.count);
+        let count = horizontal_sum(b, count);
+        let result = match op {
+            Reduce::Sum => {
+                let sum = b.use_var(acc.sum);
+                horizontal_sum(b, sum)
+            }
+            Reduce::Count => count,
+            Reduce::Mean => {
+                let sum = b.use_var(acc.sum);
+                let sum = horizontal_sum(b, sum);
+                b.ins().fdiv(sum, count)
+            }
+            Reduce::Max | Reduce::Min => {
+                let e = b.use_var(acc.extreme);
+                let lanes: Vec<Value> = (0..4u8).map(|l| b.ins().extractlane(e, l)).collect();
+                let mut r = lanes[0];
+                for &l in &lanes[1..] {
+                    r = if op == Reduce::Max { b.ins().fmax(r, l) } else { b.ins().fmin(r, l) };
+                }
+                let r = b.ins().splat(V, r);
+                // An empty group is NaN, as in the interpreter.
+                let zero = math::splat(b, 0.0);
+                let empty = math::cmp(b, FloatCC::Equal, count, zero);
+                let nan = math::splat(b, f32::NAN);
+                return math::select(b, empty, nan, r);
+            }
+            Reduce::LogSumExp => {
+                let m = b.use_var(acc.extreme);
+                let s = b.use_var(acc.sum);
+                let lanes_m: Vec<Value> = (0..4u8).map(|l| b.ins().extractlane(m, l)).collect();
+                let mut top = lanes_m[0];
+                for &l in &lanes_m[1..] {
+                    top = b.ins().fmax(top, l);
+                }
+                let top_v = b.ins().splat(V, top);
+                let same = math::cmp(b, FloatCC::Equal, m, top_v);
+                let shift = b.ins().fsub(m, top_v);
+                let scale = math::exp(b, shift);
+                let one = math::splat(b, 1.0);
+                let scale = math::select(b, same, one, scale);
+                let scaled = b.ins().fmul(s, scale);
+                let total = horizontal_sum(b, scaled);
+                let l = math::log(b, total);
+                let result = b.ins().fadd(top_v, l);
+                let inf = math::splat(b, f32::INFINITY);
+                let at_inf = math::cmp(b, FloatCC::Equal, top_v, inf);
+                return math::select(b, at_inf, inf, result);
+            }
+        };
+        result
+    }
+
+    /// The value of an operand: computed, scalar, or loaded.
+    fn value(
+        &mut self,
+        b: &mut FunctionBuilder,
+        id: NodeId,
+        values: &mut HashMap<NodeId, Value>,
+        row: Option<(Value, u32)>,
+        token: Option<(Value, u32)>,
+    ) -> Result<Value, Unsupported> {
+        if let Some(v) = values.get(&id) {
+            return Ok(*v);
+        }
+        if let Some(v) = self.scalars.get(&id) {
+            return Ok(*v);
+        }
+        let Some(&base) = self.buffers.get(&id) else {
+            return Err(Unsupported(format!("%{} is not available in this kernel", id.0)));
+        };
+        let v = match self.graph.shape(id) {
+            Shape::Tokens | Shape::Cands => {
+                let (t, width) =
+                    token.ok_or_else(|| Unsupported(format!("%{} is per token outside a token loop", id.0)))?;
+                math::load(b, base, t, width)
+            }
+            _ => {
+                let (r, width) = row.ok_or_else(|| Unsupported("a row value outside the row loop".into()))?;
+                math::load(b, base, r, width)
+            }
+        };
+        values.insert(id, v);
+        Ok(v)
+    }
+
+    fn emit(
+        &mut self,
+        b: &mut FunctionBuilder,
+        id: NodeId,
+        values: &mut HashMap<NodeId, Value>,
+        row: Option<(Value, u32)>,
+        token: Option<(Value, u32)>,
+    ) -> Result<Value, Unsupported> {
+        let op = self.graph.node(id).op.clone();
+        let mut get = |s: &mut Self, b: &mut FunctionBuilder, o: NodeId| s.value(b, o, values, row, token);
+        Ok(match op {
+            Op::Broadcast(a) | Op::StopGradient(a) => get(self, b, a)?,
+            Op::Unary(u, a) => {
+                let x = get(self, b, a)?;
+                unary(b, u, x)
+            }
+            Op::Binary(op, a, c) => {
+                let x = get(self, b, a)?;
+                let y = get(self, b, c)?;
+                let exponent = self.constant_exponents.get(&c).copied();
+                binary(b, op, x, y, exponent)
+            }
+            Op::Select(c, a, d) => {
+                let cond = get(self, b, c)?;
+                let x = get(self, b, a)?;
+                let y = get(self, b, d)?;
+                let zero = math::splat(b, 0.0);
+                let mask = math::cmp(b, FloatCC::NotEqual, cond, zero);
+                math::select(b, mask, x, y)
+            }
+            Op::Clamp(x, lo, hi) => {
+                let x = get(self, b, x)?;
+                let lo = get(self, b, lo)?;
+                let hi = get(self, b, hi)?;
+                let t = b.ins().fmax(x, lo);
+                b.ins().fmin(t, hi)
+            }
+            other => return Err(Unsupported(format!("%{}: {other:?} is not compiled for the CPU", id.0))),
+        })
+    }
+}
+
+fn lane0_mask(b: &mut FunctionBuilder) -> Value {
+    let zero = math::splat(b, 0.0);
+    let all = math::cmp(b, FloatCC::Equal, zero, zero);
+    let none = math::cmp(b, FloatCC::NotEqual, zero, zero);
+    let lane = b.ins().extractlane(all, 0);
+    b.ins().insertlane(none, lane, 0)
+}
+
+/// ((l0 + l1) + l2) + l3, splatted: a fixed order.
+fn horizontal_sum(b: &mut FunctionBuilder, v: Value) -> Value {
+    let lanes: Vec<Value> = (0..4u8).map(|l| b.ins().extractlane(v, l)).collect();
+    let s = b.ins().fadd(lanes[0], lanes[1]);
+    let s = b.ins().fadd(s, lanes[2]);
+    let s = b.ins().fadd(s, lanes[3]);
+    b.ins().splat(V, s)
+}
+
+fn unary(b: &mut FunctionBuilder, op: Unary, x: Value) -> Value {
+    match op {
+        Unary::Neg => b.ins().fneg(x),
+        Unary::Exp => math::exp(b, x),
+        Unary::Log => math::log(b, x),
+        Unary::Log1p => math::log1p(b, x),
+        Unary::Expm1 => math::expm1(b, x),
+        Unary::Sigmoid => math::sigmoid(b, x),
+        Unary::LogSigmoid => math::log_sigmoid(b, x),
+        Unary::Softplus => math::softplus(b, x),
+        Unary::Tanh => math::tanh(b, x),
+        Unary::Abs => b.ins().fabs(x),
+        Unary::Sqrt => b.ins().sqrt(x),
+        Unary::Relu => {
+            let zero = math::splat(b, 0.0);
+            let not_positive = math::cmp(b, FloatCC::LessThanOrEqual, x, zero);
+            math::select(b, not_positive, zero, x)
+        }
+        Unary::Log1mexp => math::log1mexp(b, x),
+        Unary::Sign => {
+            let zero = math::splat(b, 0.0);
+            let one = math::splat(b, 1.0);
+            let minus = math::splat(b, -1.0);
+            let positive = math::cmp(b, FloatCC::GreaterThan, x, zero);
+            let negative = math::cmp(b, FloatCC::LessThan, x, zero);
+            let zeroed = b.ins().fmul(x, zero);
+            let r = math::select(b, negative, minus, zeroed);
+            math::select(b, positive, one, r)
+        }
+        Unary::Not => {
+            let zero = math::splat(b, 0.0);
+            let is_zero = math::cmp(b, FloatCC::Equal, x, zero);
+            math::mask_to_number(b, is_zero)
+        }
+    }
+}
+
+fn binary(b: &mut FunctionBuilder, op: Binary, x: Value, y: Value, exponent: Option<f64>) -> Value {
+    let compare = |b: &mut FunctionBuilder, cc: FloatCC| {
+        let m = math::cmp(b, cc, x, y);
+        math::mask_to_number(b, m)
+    };
+    match op {
+        Binary::Add => b.ins().fadd(x, y),
+        Binary::Sub => b.ins().fsub(x, y),
+        Binary::Mul => b.ins().fmul(x, y),
+        Binary::Div => b.ins().fdiv(x, y),
+        Binary::Pow => math::pow(b, x, y, exponent),
+        Binary::Min => b.ins().fmin(x, y),
+        Binary::Max => b.ins().fmax(x, y),
+        Binary::Lt => compare(b, FloatCC::LessThan),
+        Binary::Le => compare(b, FloatCC::LessThanOrEqual),
+        Binary::Gt => compare(b, FloatCC::GreaterThan),
+        Binary::Ge => compare(b, FloatCC::GreaterThanOrEqual),
+        Binary::Eq => compare(b, FloatCC::Equal),
+        Binary::Ne => compare(b, FloatCC::NotEqual),
+        Binary::And | Binary::Or => {
+            let zero = math::splat(b, 0.0);
+            let a = math::cmp(b, FloatCC::NotEqual, x, zero);
+            let c = math::cmp(b, FloatCC::NotEqual, y, zero);
+            let m = if op == Binary::And { b.ins().band(a, c) } else { b.ins().bor(a, c) };
+            math::mask_to_number(b, m)
+        }
+    }
+}

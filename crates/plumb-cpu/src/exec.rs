@@ -1,0 +1,430 @@
+//! Compiling plans to machine code, the kernel cache, and running a compiled
+//! graph: host steps, passes on threads, and the fixed-order reduction.
+
+use crate::codegen::{self, Unsupported};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{Linkage, Module};
+use plumb_fuse::{Kernel, Place, Plan, Step};
+use plumb_interp::Batch;
+use plumb_ir::{Axis, Graph, NodeId, Op, Reduce};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Rows per chunk for kernels without tokens.
+pub const CHUNK_ROWS: usize = 8192;
+/// Rows per chunk for kernels with tokens.
+pub const CHUNK_ROWS_RAGGED: usize = 16;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CpuError {
+    /// The graph uses something the CPU backend does not compile.
+    Unsupported(String),
+    /// Cranelift failed (a bug).
+    Codegen(String),
+    /// Inputs do not fit the graph or the batch.
+    Input(String),
+    /// A host step failed (an index out of range, a domain error).
+    Host(String),
+}
+
+impl std::fmt::Display for CpuError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CpuError::Unsupported(m) => write!(f, "not supported by the CPU backend: {m}"),
+            CpuError::Codegen(m) => write!(f, "code generation failed: {m}"),
+            CpuError::Input(m) | CpuError::Host(m) => f.write_str(m),
+        }
+    }
+}
+
+/// The context a kernel reads (layout known to the generated code).
+#[repr(C)]
+struct KernelCtx {
+    bufs: *const *mut f32,
+    scalars: *const f32,
+    tok_offsets: *const u64,
+    k_offsets: *const u64,
+}
+
+type KernelFn = unsafe extern "C" fn(*const KernelCtx, i64, i64, *mut f64);
+
+struct CompiledKernel {
+    kernel: Kernel,
+    function: KernelFn,
+}
+
+/// A graph compiled for the CPU.
+pub struct CompiledGraph {
+    pub graph: Graph,
+    pub plan: Plan,
+    kernels: Vec<CompiledKernel>,
+}
+
+impl std::fmt::Debug for CompiledGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CompiledGraph({}, {} kernels)", self.graph.name, self.kernels.len())
+    }
+}
+
+fn cache() -> &'static Mutex<HashMap<u64, Arc<CompiledGraph>>> {
+    static CACHE: OnceLock<Mutex<HashMap<u64, Arc<CompiledGraph>>>> = OnceLock::new();
+    CACHE.get_or_init(Mutex::default)
+}
+
+/// The number of threads to use by default: all cores.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Compiles a graph (cached by the hash of its text form).
+pub fn compile(graph: &Graph) -> Result<Arc<CompiledGraph>, CpuError> {
+    let graph = graph.pruned();
+    let text = graph.to_string();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    let key = hasher.finish();
+    if let Some(hit) = cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(hit);
+    }
+    let plan = plumb_fuse::plan(&graph);
+    let kernels = compile_kernels(&graph, &plan)?;
+    let compiled = Arc::new(CompiledGraph { graph, plan, kernels });
+    if let Ok(mut c) = cache().lock() {
+        c.insert(key, compiled.clone());
+    }
+    Ok(compiled)
+}
+
+fn compile_kernels(graph: &Graph, plan: &Plan) -> Result<Vec<CompiledKernel>, CpuError> {
+    let kernels: Vec<&Kernel> = plan.kernels().collect();
+    if kernels.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut flags = settings::builder();
+    let codegen_error = |e: &dyn std::fmt::Display| CpuError::Codegen(e.to_string());
+    flags.set("opt_level", "speed").map_err(|e| codegen_error(&e))?;
+    flags.set("use_colocated_libcalls", "false").map_err(|e| codegen_error(&e))?;
+    flags.set("is_pic", "false").map_err(|e| codegen_error(&e))?;
+    let isa = cranelift_native::builder()
+        .map_err(|e| CpuError::Codegen(e.to_string()))?
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| codegen_error(&e))?;
+    let call_conv = isa.default_call_conv();
+    let mut module = JITModule::new(JITBuilder::with_isa(isa, cranelift_module::default_libcall_names()));
+    let constant_exponents: HashMap<NodeId, f64> = graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| match n.op {
+            Op::Const(v) => Some((NodeId(i as u32), v)),
+            _ => None,
+        })
+        .collect();
+    let mut ids = Vec::new();
+    let mut context = module.make_context();
+    let mut builder_context = FunctionBuilderContext::new();
+    for kernel in &kernels {
+        context.func.signature = codegen::signature(call_conv);
+        let id = module
+            .declare_function(&format!("{}_pass{}", graph.name, kernel.index), Linkage::Local, &context.func.signature)
+            .map_err(|e| codegen_error(&e))?;
+        {
+            let mut b = FunctionBuilder::new(&mut context.func, &mut builder_context);
+            codegen::build(&mut b, graph, kernel, constant_exponents.clone())
+                .map_err(|Unsupported(m)| CpuError::Unsupported(m))?;
+            b.finalize(module.target_config());
+        }
+        module.define_function(id, &mut context).map_err(|e| CpuError::Codegen(format!("{e:?}")))?;
+        module.clear_context(&mut context);
+        ids.push(id);
+    }
+    module.finalize_definitions().map_err(|e| codegen_error(&e))?;
+    let mut compiled = Vec::new();
+    for (kernel, id) in kernels.into_iter().zip(ids) {
+        let pointer = module.get_finalized_function(id);
+        // SAFETY: `pointer` is the finalized code of a function declared with
+        // `codegen::signature` (four i64 parameters, no results), which is the
+        // ABI of `KernelFn` on this host (pointers are i64). The module's memory
+        // is never freed (cranelift-jit leaks it on drop), so the pointer stays valid.
+        let function = unsafe { std::mem::transmute::<*const u8, KernelFn>(pointer) };
+        compiled.push(CompiledKernel { kernel: kernel.clone(), function });
+    }
+    Ok(compiled)
+}
+
+/// Host-side values: f64 for scalars and host steps, f32 buffers for passes.
+enum Held {
+    Host(Vec<f64>),
+    Buffer(Vec<f32>),
+}
+
+impl CompiledGraph {
+    /// The number of fused passes.
+    pub fn kernel_count(&self) -> usize {
+        self.plan.kernel_count()
+    }
+
+    /// Runs the graph. `inputs[i]` holds `graph.inputs[i]` in f32; outputs are
+    /// returned by name, in f64.
+    pub fn run(&self, batch: &Batch, inputs: &[Vec<f32>], threads: usize) -> Result<Vec<(String, Vec<f64>)>, CpuError> {
+        let graph = &self.graph;
+        if inputs.len() != graph.inputs.len() {
+            return Err(CpuError::Input(format!(
+                "{} inputs given, the graph has {}",
+                inputs.len(),
+                graph.inputs.len()
+            )));
+        }
+        for (input, data) in graph.inputs.iter().zip(inputs) {
+            if data.len() != batch.len(input.shape) {
+                return Err(CpuError::Input(format!(
+                    "input `{}` has {} values, the batch needs {}",
+                    input.name,
+                    data.len(),
+                    batch.len(input.shape)
+                )));
+            }
+        }
+        check_offsets(batch)?;
+        let mut held: HashMap<NodeId, Held> = HashMap::new();
+        let input_node =
+            |i: usize| graph.nodes.iter().position(|n| n.op == Op::Input(i as u32)).map(|p| NodeId(p as u32));
+        let mut kernel_index = 0;
+        for step in &self.plan.steps {
+            match step {
+                Step::Host(ids) => {
+                    for id in ids {
+                        let value = self.host_node(batch, *id, &held, inputs)?;
+                        held.insert(*id, Held::Host(value));
+                    }
+                }
+                Step::HostOp(id) => {
+                    let value = self.host_node(batch, *id, &held, inputs)?;
+                    held.insert(*id, Held::Host(value));
+                }
+                Step::Pass(_) => {
+                    let compiled = &self.kernels[kernel_index];
+                    kernel_index += 1;
+                    self.run_pass(batch, compiled, &mut held, inputs, &input_node, threads)?;
+                }
+            }
+        }
+        let mut outputs = Vec::new();
+        for (name, id) in &graph.outputs {
+            let value = match held.get(id) {
+                Some(Held::Host(v)) => v.clone(),
+                Some(Held::Buffer(v)) => v.iter().map(|&x| f64::from(x)).collect(),
+                None => match graph.node(*id).op {
+                    Op::Input(i) => inputs[i as usize].iter().map(|&x| f64::from(x)).collect(),
+                    _ => self.host_node(batch, *id, &held, inputs)?,
+                },
+            };
+            outputs.push((name.clone(), value));
+        }
+        Ok(outputs)
+    }
+
+    /// Evaluates one node on the host with the interpreter's semantics.
+    fn host_node(
+        &self,
+        batch: &Batch,
+        id: NodeId,
+        held: &HashMap<NodeId, Held>,
+        inputs: &[Vec<f32>],
+    ) -> Result<Vec<f64>, CpuError> {
+        let graph = &self.graph;
+        let node = graph.node(id);
+        if let Op::Reduce { op: Reduce::Count, axis: Axis::Batch, mask: None, .. } = node.op {
+            return Ok(vec![batch.rows as f64]);
+        }
+        let mut owned: HashMap<NodeId, Vec<f64>> = HashMap::new();
+        for operand in node.op.operands() {
+            let value = match held.get(&operand) {
+                Some(Held::Host(v)) => v.clone(),
+                Some(Held::Buffer(v)) => v.iter().map(|&x| f64::from(x)).collect(),
+                None => match graph.node(operand).op {
+                    Op::Input(i) => inputs[i as usize].iter().map(|&x| f64::from(x)).collect(),
+                    _ => return Err(CpuError::Host(format!("%{} is needed on the host but was not kept", operand.0))),
+                },
+            };
+            owned.insert(operand, value);
+        }
+        let empty: Vec<f64> = Vec::new();
+        let inputs64: Vec<Vec<f64>> = match node.op {
+            Op::Input(_) => inputs.iter().map(|v| v.iter().map(|&x| f64::from(x)).collect()).collect(),
+            _ => Vec::new(),
+        };
+        plumb_interp::eval_node(
+            graph,
+            batch,
+            id,
+            &|o: NodeId| owned.get(&o).map_or(empty.as_slice(), Vec::as_slice),
+            &inputs64,
+        )
+        .map_err(|e| CpuError::Host(e.to_string()))
+    }
+
+    fn run_pass(
+        &self,
+        batch: &Batch,
+        compiled: &CompiledKernel,
+        held: &mut HashMap<NodeId, Held>,
+        inputs: &[Vec<f32>],
+        input_node: &dyn Fn(usize) -> Option<NodeId>,
+        threads: usize,
+    ) -> Result<(), CpuError> {
+        let graph = &self.graph;
+        let kernel = &compiled.kernel;
+        // Buffers: loads (inputs, host results as f32), then stores (zeroed).
+        let mut converted: Vec<Vec<f32>> = Vec::new();
+        let mut load_sources: Vec<(usize, bool)> = Vec::new(); // (index, is_input)
+        for id in &kernel.loads {
+            match graph.node(*id).op {
+                Op::Input(i) => load_sources.push((i as usize, true)),
+                _ => {
+                    let data: Vec<f32> = match held.get(id) {
+                        Some(Held::Host(v)) => v.iter().map(|&x| x as f32).collect(),
+                        Some(Held::Buffer(v)) => v.clone(),
+                        None => return Err(CpuError::Host(format!("%{} is loaded before it is computed", id.0))),
+                    };
+                    converted.push(data);
+                    load_sources.push((converted.len() - 1, false));
+                }
+            }
+        }
+        let _ = input_node;
+        let mut stores: Vec<Vec<f32>> =
+            kernel.stores.iter().map(|id| vec![0.0f32; batch.len(graph.shape(*id))]).collect();
+        let mut scalars: Vec<f32> = Vec::with_capacity(kernel.scalars.len());
+        for id in &kernel.scalars {
+            let value = match (held.get(id), &graph.node(*id).op) {
+                (Some(Held::Host(v)), _) => v.first().copied().unwrap_or(f64::NAN),
+                (_, Op::Const(c)) => *c,
+                _ => self.host_node(batch, *id, held, inputs)?.first().copied().unwrap_or(f64::NAN),
+            };
+            scalars.push(value as f32);
+        }
+        let chunk = if kernel.ragged { CHUNK_ROWS_RAGGED } else { CHUNK_ROWS };
+        let chunks = batch.rows.div_ceil(chunk).max(1);
+        let reductions = kernel.reductions.len();
+        let mut partials = vec![0.0f64; chunks * reductions * 2];
+        let tok: Vec<u64> = batch.tok_offsets.iter().map(|&o| o as u64).collect();
+        let cand: Vec<u64> = batch.k_offsets.iter().map(|&o| o as u64).collect();
+        {
+            let mut pointers: Vec<*mut f32> = Vec::new();
+            for (index, is_input) in &load_sources {
+                let data = if *is_input { inputs[*index].as_ptr() } else { converted[*index].as_ptr() };
+                pointers.push(data.cast_mut());
+            }
+            for store in &mut stores {
+                pointers.push(store.as_mut_ptr());
+            }
+            let context = SharedContext {
+                ctx: KernelCtx {
+                    bufs: pointers.as_ptr(),
+                    scalars: scalars.as_ptr(),
+                    tok_offsets: tok.as_ptr(),
+                    k_offsets: cand.as_ptr(),
+                },
+            };
+            let rows = batch.rows;
+            let function = compiled.function;
+            let partials_ptr = SharedPartials(partials.as_mut_ptr());
+            let work = |worker: usize, workers: usize| {
+                let mut c = worker;
+                while c < chunks {
+                    let start = c * chunk;
+                    let end = ((c + 1) * chunk).min(rows);
+                    // SAFETY: see `call_kernel`: the buffers were sized above for this batch,
+                    // chunks are disjoint row ranges, and each chunk writes only its partials.
+                    unsafe { call_kernel(function, &context, start, end, partials_ptr.at(c * reductions * 2)) };
+                    c += workers;
+                }
+            };
+            let workers = threads.clamp(1, chunks);
+            if workers == 1 || rows == 0 {
+                work(0, 1);
+            } else {
+                std::thread::scope(|scope| {
+                    for worker in 0..workers {
+                        let work = &work;
+                        scope.spawn(move || work(worker, workers));
+                    }
+                });
+            }
+        }
+        for (index, id) in kernel.reductions.iter().enumerate() {
+            let sums: Vec<f64> = (0..chunks).map(|c| partials[(c * reductions + index) * 2]).collect();
+            let counts: Vec<f64> = (0..chunks).map(|c| partials[(c * reductions + index) * 2 + 1]).collect();
+            let (sum, count) = (tree_sum(&sums), tree_sum(&counts));
+            let Op::Reduce { op, .. } = graph.node(*id).op else { continue };
+            let value = match op {
+                Reduce::Sum => sum,
+                Reduce::Count => count,
+                Reduce::Mean => sum / count,
+                _ => return Err(CpuError::Unsupported(format!("%{}: batch reduction {op:?}", id.0))),
+            };
+            held.insert(*id, Held::Host(vec![value]));
+        }
+        for (id, data) in kernel.stores.iter().zip(stores) {
+            held.insert(*id, Held::Buffer(data));
+        }
+        let _ = Place::Input;
+        Ok(())
+    }
+}
+
+/// Sums in a fixed pairwise tree over the chunk index: independent of threads.
+fn tree_sum(values: &[f64]) -> f64 {
+    match values.len() {
+        0 => 0.0,
+        1 => values[0],
+        n => tree_sum(&values[..n / 2]) + tree_sum(&values[n / 2..]),
+    }
+}
+
+fn check_offsets(batch: &Batch) -> Result<(), CpuError> {
+    for (name, offsets) in [("token", &batch.tok_offsets), ("candidate", &batch.k_offsets)] {
+        if offsets.is_empty() {
+            continue;
+        }
+        if offsets.len() != batch.rows + 1 || offsets[0] != 0 || offsets.windows(2).any(|w| w[0] > w[1]) {
+            return Err(CpuError::Input(format!("the {name} offsets do not describe {} rows", batch.rows)));
+        }
+    }
+    Ok(())
+}
+
+struct SharedContext {
+    ctx: KernelCtx,
+}
+// SAFETY: the context holds read-only pointers (inputs, scalars, offsets) and
+// store buffers that kernels write only at the rows of their own chunk.
+unsafe impl Sync for SharedContext {}
+
+#[derive(Clone, Copy)]
+struct SharedPartials(*mut f64);
+// SAFETY: each chunk writes a disjoint slice of the partials.
+unsafe impl Sync for SharedPartials {}
+unsafe impl Send for SharedPartials {}
+impl SharedPartials {
+    fn at(self, offset: usize) -> *mut f64 {
+        self.0.wrapping_add(offset)
+    }
+}
+
+/// Runs generated code on rows `start..end`.
+///
+/// # Safety
+/// `context` must point at buffers sized for the whole batch (checked by
+/// `CompiledGraph::run` before any call): every load slot holds `batch.len(shape)`
+/// values, every store slot likewise, the offsets describe the batch, and
+/// `partials` has two f64 per reduction of the kernel. Concurrent calls must
+/// use disjoint row ranges and partials.
+unsafe fn call_kernel(function: KernelFn, context: &SharedContext, start: usize, end: usize, partials: *mut f64) {
+    // SAFETY: the caller upholds the contract above.
+    unsafe { function(&context.ctx, start as i64, end as i64, partials) }
+}

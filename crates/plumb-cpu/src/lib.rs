@@ -1,0 +1,16 @@
+//! The CPU backend: a graph is planned into fused passes (`plumb-fuse`), each
+//! pass compiled by cranelift to f32x4 machine code, and run over fixed chunks
+//! of rows on any number of threads. Batch sums are combined chunk by chunk in
+//! a fixed tree, so results are bitwise identical for every thread count.
+//! Scalars between passes and batch-coupled steps run on the host in f64.
+//!
+//! Invariants: storage is f32, batch accumulation f64; the chunking depends on
+//! the batch, never on the thread count; compiled graphs are cached by the
+//! hash of their text; [`exec::call_kernel`] is the one place that runs
+//! generated code, after checking every buffer it hands over.
+
+mod codegen;
+mod exec;
+pub mod math;
+
+pub use exec::{CHUNK_ROWS, CHUNK_ROWS_RAGGED, CompiledGraph, CpuError, compile, default_threads};
