@@ -22,7 +22,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub use data_files::check_data_files;
-pub use options::{FOREIGN_OPTIONS, OptionKind, TRAIN_OPTIONS};
+pub use options::{
+    FIT_OPTIONS, FOREIGN_OPTIONS, OptionKind, OptionTable, SAMPLER_OPTIONS, SELECTOR_OPTIONS, TRAIN_OPTIONS,
+};
 pub use suggest::{closest, distance};
 pub use types::{Dim, Dims, LossUse, ModelKind, Scalar, Type};
 
