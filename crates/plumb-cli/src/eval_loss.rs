@@ -318,29 +318,55 @@ pub fn compile(
     Ok((lowered, graph))
 }
 
-/// Evaluates a loss on rows with the interpreter.
+/// Evaluates a loss on rows with the interpreter (the oracle).
 pub fn eval_loss(request: &EvalRequest) -> Result<EvalOutput, EvalError> {
+    eval_loss_on(request, crate::Backend::Interp, 1)
+}
+
+/// Evaluates a loss on rows with the given backend and thread count.
+pub fn eval_loss_on(request: &EvalRequest, backend: crate::Backend, threads: usize) -> Result<EvalOutput, EvalError> {
     let mut db = RootDatabase::default();
     let resolved = resolve_loss(&mut db, request.loss, request.recipe)?;
     let params = parameter_values(&resolved.loss, &request.params)?;
     let (lowered, graph) = compile(&resolved, &params)?;
     let rows = read_rows(request.rows_jsonl, &lowered)?;
-    let values = plumb_interp::run(&graph, &rows.batch, &rows.data).map_err(|error| match error {
-        InterpError::Domain { shape, index, message, .. } => {
-            let row = rows.batch.row_of(shape, index);
-            let hint = if request.loss == "orpo" { " (orpo needs pi_chosen and pi_rejected < 0)" } else { "" };
-            EvalError {
-                code: "P0507",
-                message: format!("line {}: {message}{hint}", line_of_row(request.rows_jsonl, row)),
+    let interpret = || -> Result<Vec<(String, Vec<f64>)>, EvalError> {
+        let values = plumb_interp::run(&graph, &rows.batch, &rows.data).map_err(|error| match error {
+            InterpError::Domain { shape, index, message, .. } => {
+                let row = rows.batch.row_of(shape, index);
+                let hint = if request.loss == "orpo" { " (orpo needs pi_chosen and pi_rejected < 0)" } else { "" };
+                EvalError {
+                    code: "P0507",
+                    message: format!("line {}: {message}{hint}", line_of_row(request.rows_jsonl, row)),
+                }
             }
+            other => EvalError { code: "P0513", message: other.to_string() },
+        })?;
+        Ok(plumb_interp::outputs(&graph, &values))
+    };
+    let outputs = match backend {
+        crate::Backend::Interp => interpret()?,
+        crate::Backend::Cpu => {
+            let compiled = plumb_cpu::compile(&graph)
+                .or_else(|e| fail("P0513", format!("the CPU backend cannot run `{}`: {e}", request.loss)))?;
+            let inputs: Vec<Vec<f32>> = rows.data.iter().map(|v| v.iter().map(|&x| x as f32).collect()).collect();
+            let outputs = compiled.run(&rows.batch, &inputs, threads).or_else(|e| fail("P0513", e.to_string()))?;
+            // A NaN loss may be a domain error the interpreter can name precisely.
+            let loss_is_nan = outputs.iter().any(|(n, v)| n == "loss" && v.first().is_some_and(|x| x.is_nan()));
+            if loss_is_nan {
+                interpret()?;
+            }
+            outputs
         }
-        other => EvalError { code: "P0513", message: other.to_string() },
-    })?;
-    let value = |name: &str| graph.output(name).map(|id| &values[id.index()]);
+        crate::Backend::Gpu => {
+            return fail("P0513", "the GPU backend is not available in this build; use --backend cpu or interp");
+        }
+    };
+    let value = |name: &str| outputs.iter().find(|(n, _)| n == name).map(|(_, v)| v);
     let loss = value("loss").map_or(f64::NAN, |v| v[0]);
     let row_values = value("rows").map(|v| v.iter().zip(&rows.valid).map(|(x, ok)| ok.then_some(*x)).collect());
     let mut grad = BTreeMap::new();
-    for (number, column) in lowered.columns.iter().enumerate() {
+    for column in &lowered.columns {
         if !column.grad {
             continue;
         }
@@ -351,7 +377,6 @@ pub fn eval_loss(request: &EvalRequest) -> Result<EvalOutput, EvalError> {
             }
             _ => GradColumn::Rows(g.clone()),
         };
-        let _ = number;
         grad.insert(column.name.clone(), entry);
     }
     Ok(EvalOutput { loss, rows: row_values, grad })

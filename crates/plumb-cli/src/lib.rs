@@ -21,6 +21,7 @@ pub fn emit(text: &str) {
     }
 }
 
+pub mod bench;
 pub mod eval_loss;
 pub mod render;
 pub mod workspace;
@@ -78,12 +79,38 @@ pub enum Command {
         /// JSONL rows, one object per line.
         #[arg(long)]
         input: PathBuf,
-        #[arg(long, value_enum, default_value_t = Backend::Interp)]
+        #[arg(long, value_enum, default_value_t = Backend::Cpu)]
         backend: Backend,
+        /// Threads for the CPU backend (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
         /// A recipe whose losses are added (and shadow the stdlib's).
         #[arg(long)]
         recipe: Option<PathBuf>,
         /// Print {"loss", "rows", "grad"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Time the fused forward + backward of a stdlib loss on seeded random inputs.
+    Bench {
+        name: String,
+        /// Rows of the batch.
+        #[arg(long)]
+        rows: usize,
+        /// Tokens per row, for token-level losses (default 64).
+        #[arg(long)]
+        tokens: Option<usize>,
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+        backend: Backend,
+        /// Threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Timed runs after the warm-up (at least 5; the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Print {"median_ms", "rows", "tokens", "threads", "gbps"} as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -117,8 +144,12 @@ pub fn run(cli: Cli) -> i32 {
         Command::Fmt { paths, check } => fmt(&paths, check),
         Command::Explain { code } => explain(&code),
         Command::Dump { what: DumpCommand::Ir { recipe, loss } } => dump_ir(&recipe, loss.as_deref()),
-        Command::EvalLoss { name, params, input, backend, recipe, json } => {
-            eval_loss_command(&name, &params, &input, backend, recipe.as_deref(), json)
+        Command::Bench { name, rows, tokens, params, backend, threads, runs, json } => {
+            bench_command(&name, rows, tokens, &params, backend, threads, runs, json)
+        }
+        Command::EvalLoss { name, params, input, backend, threads, recipe, json } => {
+            let threads = threads.unwrap_or_else(plumb_cpu::default_threads);
+            eval_loss_command(&name, &params, &input, backend, threads, recipe.as_deref(), json)
         }
     }
 }
@@ -283,11 +314,16 @@ fn eval_loss_command(
     params: &[String],
     input: &std::path::Path,
     backend: Backend,
+    threads: usize,
     recipe: Option<&std::path::Path>,
     json: bool,
 ) -> i32 {
-    if backend != Backend::Interp {
-        eprintln!("error: the {backend:?} backend is not available in this build; use --backend interp");
+    if backend == Backend::Gpu {
+        eprintln!("error: the GPU backend is not available in this build; use --backend cpu or --backend interp");
+        return 2;
+    }
+    if threads == 0 {
+        eprintln!("error: --threads must be at least 1");
         return 2;
     }
     let mut overrides = Vec::new();
@@ -312,7 +348,7 @@ fn eval_loss_command(
         }
     };
     let request = eval_loss::EvalRequest { loss: name, params: overrides, rows_jsonl: &rows, recipe };
-    match eval_loss::eval_loss(&request) {
+    match eval_loss::eval_loss_on(&request, backend, threads) {
         Ok(output) => {
             if json {
                 outln!("{}", eval_loss::to_json(&output));
@@ -397,4 +433,69 @@ fn dump_ir(recipe: &std::path::Path, only: Option<&str>) -> i32 {
         }
     }
     0
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bench_command(
+    name: &str,
+    rows: usize,
+    tokens: Option<usize>,
+    params: &[String],
+    backend: Backend,
+    threads: Option<usize>,
+    runs: usize,
+    json: bool,
+) -> i32 {
+    let threads = threads.unwrap_or_else(plumb_cpu::default_threads);
+    if threads == 0 {
+        eprintln!("error: --threads must be at least 1");
+        return 2;
+    }
+    if backend == Backend::Gpu {
+        eprintln!("error: the GPU backend is not available in this build; use --backend cpu or --backend interp");
+        return 2;
+    }
+    let mut overrides = Vec::new();
+    for param in params {
+        let Some((key, value)) = param.split_once('=') else {
+            eprintln!("error: --param takes NAME=VALUE, found `{param}`");
+            return 2;
+        };
+        overrides.push((key.trim().to_string(), value.trim().to_string()));
+    }
+    let request = bench::BenchRequest { loss: name, params: overrides, rows, tokens, backend, threads, runs };
+    match bench::bench(&request) {
+        Ok(result) => {
+            if json {
+                outln!(
+                    "{}",
+                    serde_json::json!({
+                        "median_ms": result.median_ms,
+                        "rows": result.rows,
+                        "tokens": result.tokens,
+                        "threads": result.threads,
+                        "gbps": result.gbps,
+                    })
+                );
+            } else {
+                outln!(
+                    "{name}: {:.3} ms median for {} rows{} on {} ({} thread{}, {} kernel{}), {:.2} GB/s",
+                    result.median_ms,
+                    result.rows,
+                    result.tokens.map(|t| format!(" x {t} tokens")).unwrap_or_default(),
+                    result.backend,
+                    result.threads,
+                    if result.threads == 1 { "" } else { "s" },
+                    result.kernels,
+                    if result.kernels == 1 { "" } else { "s" },
+                    result.gbps
+                );
+            }
+            0
+        }
+        Err(error) => {
+            eprintln!("error[{}]: {}", error.code, error.message);
+            1
+        }
+    }
 }

@@ -118,3 +118,129 @@ fn dump_ir_prints_forward_and_gradient_graphs() {
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("output grad.pi_rejected"));
 }
+
+/// Fusion: per-row losses run forward and backward in one pass over the rows;
+/// a second pass only where the gradient needs a whole-batch result first.
+#[test]
+fn kernel_counts_per_stdlib_loss() {
+    let expected: &[(&str, usize, usize)] = &[
+        // (loss, passes, batch-coupled host steps)
+        ("dpo", 1, 0),
+        ("dpo_hinge", 1, 0),
+        ("ipo", 1, 0),
+        ("exo_pair", 1, 0),
+        ("nca_pair", 1, 0),
+        ("robust_dpo", 1, 0),
+        ("bco_pair", 1, 0),
+        ("sppo_hard", 1, 0),
+        ("apo_zero", 1, 0),
+        ("apo_down", 1, 0),
+        ("discopop", 1, 0),
+        ("dpo_norm", 1, 0),
+        ("simpo", 1, 0),
+        ("reward_bt", 1, 0),
+        // The gradient needs a batch result first: KTO's z0, the token-weighted
+        // nll's Σ len (orpo, cpo with alpha > 0, nll), PPO's Σ mask.
+        ("kto", 2, 0),
+        ("orpo", 2, 0),
+        ("cpo", 2, 0),
+        ("nll", 2, 0),
+        ("ppo_clip", 2, 0),
+        // Sorting over the batch: differences (pass), sorts and permutations
+        // (host), per-rank losses and gradients (pass), unsorting (host), and the
+        // rejected side's negated gradient (pass).
+        ("aot", 3, 5),
+        ("aot_unpaired", 2, 6),
+    ];
+    let names = stdlib_losses();
+    assert_eq!(names.len(), expected.len(), "every stdlib loss has an expected count");
+    for (name, passes, host) in expected {
+        let mut db = RootDatabase::default();
+        let resolved = resolve_loss(&mut db, name, None).expect("resolves");
+        let params = parameter_values(&resolved.loss, &[]).expect("defaults");
+        let (_, graph) = compile(&resolved, &params).expect("compiles");
+        let plan = plumb_fuse::plan(&graph.pruned());
+        assert_eq!((plan.kernel_count(), plan.host_op_count()), (*passes, *host), "{name}:\n{plan}");
+    }
+}
+
+/// Random rows (JSONL) with every column a loss reads.
+fn random_rows(columns: &[plumb_lower::Column], rows: usize, seed: u64) -> String {
+    let mut rng = Rng(seed | 1);
+    let mut out = String::new();
+    for r in 0..rows {
+        let tokens = 1 + (rng.next() * 9.0) as usize;
+        let mut object = serde_json::Map::new();
+        for column in columns {
+            let value = |rng: &mut Rng| -> serde_json::Value {
+                match column.kind {
+                    ColumnKind::Count => serde_json::json!(1 + (rng.next() * 30.0) as u32),
+                    ColumnKind::Bool => serde_json::json!(r % 3 != 0),
+                    ColumnKind::Mask => serde_json::json!(u8::from(rng.next() > 0.2)),
+                    ColumnKind::Number
+                        if column.name.starts_with("pi")
+                            || column.name.starts_with("ref")
+                            || column.name.contains("logp") =>
+                    {
+                        serde_json::json!(-0.5 - rng.next() * 40.0)
+                    }
+                    ColumnKind::Number => serde_json::json!(rng.next() * 4.0 - 2.0),
+                }
+            };
+            let v = if column.shape == Shape::Tokens {
+                serde_json::Value::Array((0..tokens).map(|_| value(&mut rng)).collect())
+            } else {
+                value(&mut rng)
+            };
+            object.insert(column.name.clone(), v);
+        }
+        out.push_str(&serde_json::Value::Object(object).to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// The CPU backend agrees with the interpreter on every stdlib loss, within the
+/// f32 tolerance: 2e-4 relative to the largest magnitude of the quantity.
+#[test]
+fn cpu_backend_matches_the_interpreter_on_every_stdlib_loss() {
+    use plumb_cli::eval_loss::{EvalRequest, GradColumn, eval_loss_on};
+    for name in stdlib_losses() {
+        let mut db = RootDatabase::default();
+        let resolved = resolve_loss(&mut db, &name, None).expect("resolves");
+        let params = parameter_values(&resolved.loss, &[]).expect("defaults");
+        let (lowered, _) = compile(&resolved, &params).expect("compiles");
+        for (rows, seed) in [(7usize, 3u64), (300, 11)] {
+            let jsonl = random_rows(&lowered.columns, rows, seed);
+            let request = EvalRequest { loss: &name, params: vec![], rows_jsonl: &jsonl, recipe: None };
+            let oracle = eval_loss_on(&request, plumb_cli::Backend::Interp, 1)
+                .unwrap_or_else(|e| panic!("{name}: {}", e.message));
+            let cpu =
+                eval_loss_on(&request, plumb_cli::Backend::Cpu, 2).unwrap_or_else(|e| panic!("{name}: {}", e.message));
+            let close = |what: &str, a: &[f64], b: &[f64]| {
+                let scale = b.iter().filter(|x| x.is_finite()).fold(0.0f64, |m, x| m.max(x.abs())).max(1e-12);
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    assert!(
+                        (x - y).abs() <= 2e-4 * scale || (x.is_nan() && y.is_nan()),
+                        "{name} {what}[{i}]: cpu {x} vs interp {y}"
+                    );
+                }
+            };
+            close("loss", &[cpu.loss], &[oracle.loss]);
+            if let (Some(a), Some(b)) = (&cpu.rows, &oracle.rows) {
+                let a: Vec<f64> = a.iter().map(|x| x.unwrap_or(0.0)).collect();
+                let b: Vec<f64> = b.iter().map(|x| x.unwrap_or(0.0)).collect();
+                close("rows", &a, &b);
+            }
+            assert_eq!(cpu.rows.is_some(), oracle.rows.is_some(), "{name}");
+            assert_eq!(cpu.grad.keys().collect::<Vec<_>>(), oracle.grad.keys().collect::<Vec<_>>(), "{name}");
+            for (column, g) in &cpu.grad {
+                let flat = |g: &GradColumn| match g {
+                    GradColumn::Rows(v) => v.clone(),
+                    GradColumn::Tokens(v) => v.concat(),
+                };
+                close(&format!("grad.{column}"), &flat(g), &flat(&oracle.grad[column]));
+            }
+        }
+    }
+}

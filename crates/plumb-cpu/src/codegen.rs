@@ -96,6 +96,7 @@ pub fn build(
         let x = b.ins().load(types::F32, flags, scalar_ptr, (index * 4) as i32);
         scalars.insert(*id, b.ins().splat(V, x));
     }
+    math::prime_constants(b);
     let mut batch = HashMap::new();
     for id in &kernel.reductions {
         let sum = b.declare_var(types::F64);
@@ -124,6 +125,7 @@ pub fn build(
     }
     b.ins().return_(&[]);
     b.seal_all_blocks();
+    math::reset_constants();
     Ok(())
 }
 
@@ -246,24 +248,28 @@ impl Emitter<'_> {
         let zero = math::splat(b, 0.0);
         let included = match mask {
             Some(m) => math::cmp(b, FloatCC::NotEqual, m, zero),
-            None => {
-                let t = math::cmp(b, FloatCC::Equal, zero, zero);
-                t
-            }
+            None => math::cmp(b, FloatCC::Equal, zero, zero),
         };
         let contribution = if op == Reduce::Count { math::splat(b, 0.0) } else { math::select(b, included, x, zero) };
-        let ones = math::mask_to_number(b, included);
+        // Without a mask every row counts: the host knows the count.
+        let needs_count = mask.is_some() || op == Reduce::Count;
+        let needs_sum = op != Reduce::Count;
+        let ones = if needs_count { Some(math::mask_to_number(b, included)) } else { None };
         for lane in 0..width as u8 {
-            let c = b.ins().extractlane(contribution, lane);
-            let c = b.ins().fpromote(types::F64, c);
-            let s = b.use_var(sum);
-            let s = b.ins().fadd(s, c);
-            b.def_var(sum, s);
-            let o = b.ins().extractlane(ones, lane);
-            let o = b.ins().fpromote(types::F64, o);
-            let n = b.use_var(count);
-            let n = b.ins().fadd(n, o);
-            b.def_var(count, n);
+            if needs_sum {
+                let c = b.ins().extractlane(contribution, lane);
+                let c = b.ins().fpromote(types::F64, c);
+                let s = b.use_var(sum);
+                let s = b.ins().fadd(s, c);
+                b.def_var(sum, s);
+            }
+            if let Some(ones) = ones {
+                let o = b.ins().extractlane(ones, lane);
+                let o = b.ins().fpromote(types::F64, o);
+                let n = b.use_var(count);
+                let n = b.ins().fadd(n, o);
+                b.def_var(count, n);
+            }
         }
     }
 
@@ -463,7 +469,7 @@ impl Emitter<'_> {
         let Op::Reduce { op, .. } = self.graph.node(id).op else { unreachable!("a reduction") };
         let count = b.use_var(acc.count);
         let count = horizontal_sum(b, count);
-        let result = match op {
+        match op {
             Reduce::Sum => {
                 let sum = b.use_var(acc.sum);
                 horizontal_sum(b, sum)
@@ -486,7 +492,7 @@ impl Emitter<'_> {
                 let zero = math::splat(b, 0.0);
                 let empty = math::cmp(b, FloatCC::Equal, count, zero);
                 let nan = math::splat(b, f32::NAN);
-                return math::select(b, empty, nan, r);
+                math::select(b, empty, nan, r)
             }
             Reduce::LogSumExp => {
                 let m = b.use_var(acc.extreme);
@@ -508,10 +514,9 @@ impl Emitter<'_> {
                 let result = b.ins().fadd(top_v, l);
                 let inf = math::splat(b, f32::INFINITY);
                 let at_inf = math::cmp(b, FloatCC::Equal, top_v, inf);
-                return math::select(b, at_inf, inf, result);
+                math::select(b, at_inf, inf, result)
             }
-        };
-        result
+        }
     }
 
     /// The value of an operand: computed, scalar, or loaded.

@@ -155,6 +155,39 @@ fn compile_kernels(graph: &Graph, plan: &Plan) -> Result<Vec<CompiledKernel>, Cp
     Ok(compiled)
 }
 
+/// The results of a run, by output name: scalars in f64, per-row and per-token
+/// values in the f32 buffers the kernels wrote.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outputs {
+    pub values: Vec<(String, OutputData)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum OutputData {
+    Host(Vec<f64>),
+    Buffer(Vec<f32>),
+}
+
+impl OutputData {
+    pub fn to_f64(&self) -> Vec<f64> {
+        match self {
+            OutputData::Host(v) => v.clone(),
+            OutputData::Buffer(v) => v.iter().map(|&x| f64::from(x)).collect(),
+        }
+    }
+}
+
+impl Outputs {
+    pub fn get(&self, name: &str) -> Option<&OutputData> {
+        self.values.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// Every output converted to f64.
+    pub fn to_f64(&self) -> Vec<(String, Vec<f64>)> {
+        self.values.iter().map(|(n, v)| (n.clone(), v.to_f64())).collect()
+    }
+}
+
 /// Host-side values: f64 for scalars and host steps, f32 buffers for passes.
 enum Held {
     Host(Vec<f64>),
@@ -170,6 +203,20 @@ impl CompiledGraph {
     /// Runs the graph. `inputs[i]` holds `graph.inputs[i]` in f32; outputs are
     /// returned by name, in f64.
     pub fn run(&self, batch: &Batch, inputs: &[Vec<f32>], threads: usize) -> Result<Vec<(String, Vec<f64>)>, CpuError> {
+        let mut outputs = Outputs::default();
+        self.run_into(batch, inputs, threads, &mut outputs)?;
+        Ok(outputs.to_f64())
+    }
+
+    /// Runs the graph, reusing the buffers of `outputs` (from an earlier run of
+    /// a batch of the same shape) instead of allocating new ones.
+    pub fn run_into(
+        &self,
+        batch: &Batch,
+        inputs: &[Vec<f32>],
+        threads: usize,
+        outputs: &mut Outputs,
+    ) -> Result<(), CpuError> {
         let graph = &self.graph;
         if inputs.len() != graph.inputs.len() {
             return Err(CpuError::Input(format!(
@@ -189,9 +236,21 @@ impl CompiledGraph {
             }
         }
         check_offsets(batch)?;
+        let mut pool: HashMap<String, Vec<f32>> = std::mem::take(&mut outputs.values)
+            .into_iter()
+            .filter_map(|(n, v)| match v {
+                OutputData::Buffer(b) => Some((n, b)),
+                OutputData::Host(_) => None,
+            })
+            .collect();
+        let mut buffer_for = |id: NodeId, len: usize| -> Vec<f32> {
+            let name = graph.outputs.iter().find(|(_, o)| *o == id).map(|(n, _)| n.clone());
+            match name.and_then(|n| pool.remove(&n)) {
+                Some(buffer) if buffer.len() == len => buffer,
+                _ => vec![0.0; len],
+            }
+        };
         let mut held: HashMap<NodeId, Held> = HashMap::new();
-        let input_node =
-            |i: usize| graph.nodes.iter().position(|n| n.op == Op::Input(i as u32)).map(|p| NodeId(p as u32));
         let mut kernel_index = 0;
         for step in &self.plan.steps {
             match step {
@@ -208,23 +267,28 @@ impl CompiledGraph {
                 Step::Pass(_) => {
                     let compiled = &self.kernels[kernel_index];
                     kernel_index += 1;
-                    self.run_pass(batch, compiled, &mut held, inputs, &input_node, threads)?;
+                    self.run_pass(batch, compiled, &mut held, inputs, &mut buffer_for, threads)?;
                 }
             }
         }
-        let mut outputs = Vec::new();
-        for (name, id) in &graph.outputs {
+        for (position, (name, id)) in graph.outputs.iter().enumerate() {
+            // Two outputs may name one node; the last one takes the buffer.
+            let shared_later = graph.outputs[position + 1..].iter().any(|(_, other)| other == id);
             let value = match held.get(id) {
-                Some(Held::Host(v)) => v.clone(),
-                Some(Held::Buffer(v)) => v.iter().map(|&x| f64::from(x)).collect(),
+                Some(Held::Host(v)) => OutputData::Host(v.clone()),
+                Some(Held::Buffer(b)) if shared_later => OutputData::Buffer(b.clone()),
+                Some(Held::Buffer(_)) => match held.remove(id) {
+                    Some(Held::Buffer(b)) => OutputData::Buffer(b),
+                    _ => unreachable!("checked above"),
+                },
                 None => match graph.node(*id).op {
-                    Op::Input(i) => inputs[i as usize].iter().map(|&x| f64::from(x)).collect(),
-                    _ => self.host_node(batch, *id, &held, inputs)?,
+                    Op::Input(i) => OutputData::Buffer(inputs[i as usize].clone()),
+                    _ => OutputData::Host(self.host_node(batch, *id, &held, inputs)?),
                 },
             };
-            outputs.push((name.clone(), value));
+            outputs.values.push((name.clone(), value));
         }
-        Ok(outputs)
+        Ok(())
     }
 
     /// Evaluates one node on the host with the interpreter's semantics.
@@ -273,7 +337,7 @@ impl CompiledGraph {
         compiled: &CompiledKernel,
         held: &mut HashMap<NodeId, Held>,
         inputs: &[Vec<f32>],
-        input_node: &dyn Fn(usize) -> Option<NodeId>,
+        buffer_for: &mut dyn FnMut(NodeId, usize) -> Vec<f32>,
         threads: usize,
     ) -> Result<(), CpuError> {
         let graph = &self.graph;
@@ -295,9 +359,9 @@ impl CompiledGraph {
                 }
             }
         }
-        let _ = input_node;
+        // Every element of a store is written by the pass, so reused buffers need no clearing.
         let mut stores: Vec<Vec<f32>> =
-            kernel.stores.iter().map(|id| vec![0.0f32; batch.len(graph.shape(*id))]).collect();
+            kernel.stores.iter().map(|id| buffer_for(*id, batch.len(graph.shape(*id)))).collect();
         let mut scalars: Vec<f32> = Vec::with_capacity(kernel.scalars.len());
         for id in &kernel.scalars {
             let value = match (held.get(id), &graph.node(*id).op) {
@@ -359,8 +423,10 @@ impl CompiledGraph {
         for (index, id) in kernel.reductions.iter().enumerate() {
             let sums: Vec<f64> = (0..chunks).map(|c| partials[(c * reductions + index) * 2]).collect();
             let counts: Vec<f64> = (0..chunks).map(|c| partials[(c * reductions + index) * 2 + 1]).collect();
-            let (sum, count) = (tree_sum(&sums), tree_sum(&counts));
-            let Op::Reduce { op, .. } = graph.node(*id).op else { continue };
+            let Op::Reduce { op, mask, .. } = graph.node(*id).op else { continue };
+            // Kernels count rows only under a mask (or for Count); otherwise every row counts.
+            let count = if mask.is_none() && op != Reduce::Count { batch.rows as f64 } else { tree_sum(&counts) };
+            let sum = tree_sum(&sums);
             let value = match op {
                 Reduce::Sum => sum,
                 Reduce::Count => count,

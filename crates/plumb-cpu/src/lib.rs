@@ -13,4 +13,4 @@ mod codegen;
 mod exec;
 pub mod math;
 
-pub use exec::{CHUNK_ROWS, CHUNK_ROWS_RAGGED, CompiledGraph, CpuError, compile, default_threads};
+pub use exec::{CHUNK_ROWS, CHUNK_ROWS_RAGGED, CompiledGraph, CpuError, OutputData, Outputs, compile, default_threads};

@@ -3,7 +3,8 @@
 //! polynomial approximations with range reduction.
 //!
 //! Accuracy (measured against f64 over wide ranges in `tests/math.rs`):
-//! `exp` ≤ 2 ulp on [-87, 88]; `log` ≤ 2 ulp on normal numbers; the derived
+//! `exp` ≤ 2 ulp on [-87, 88] (degree-7 Taylor after reduction by ln 2);
+//! `log` ≤ 2 ulp on normal numbers (fdlibm's logf kernel); the derived
 //! functions (`log1p`, `expm1`, `sigmoid`, `log_sigmoid`, `softplus`, `tanh`,
 //! `log1mexp`) stay within 1e-6 relative (or 1e-7 absolute near zero).
 //! Subnormal inputs to `log` are treated as zero.
@@ -19,14 +20,60 @@ fn lanes() -> MemFlagsData {
     MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little)
 }
 
+thread_local! {
+    /// Vector constants created in the entry block of the function being built,
+    /// by bit pattern: loops reuse them instead of rematerialising them.
+    static CONSTANTS: std::cell::RefCell<std::collections::HashMap<(bool, u32), Value>> = Default::default();
+    static PRIMING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Creates, in the entry block, every constant the math below uses, so that
+/// loops reuse them. Call with the builder positioned in the entry block.
+pub fn prime_constants(b: &mut FunctionBuilder) {
+    CONSTANTS.with(|c| c.borrow_mut().clear());
+    PRIMING.with(|p| p.set(true));
+    let x = splat(b, 0.5);
+    let y = splat(b, 2.0);
+    for f in [exp, log, log1p, expm1, sigmoid, log_sigmoid, softplus, tanh, log1mexp] {
+        f(b, x);
+    }
+    pow(b, x, y, None);
+    let m = cmp(b, FloatCC::Equal, x, y);
+    mask_to_number(b, m);
+    for c in [0.0, 1.0, -1.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        splat(b, c);
+    }
+    PRIMING.with(|p| p.set(false));
+}
+
+/// Forgets the constants of the last function built.
+pub fn reset_constants() {
+    CONSTANTS.with(|c| c.borrow_mut().clear());
+}
+
+fn cached(key: (bool, u32), b: &mut FunctionBuilder, make: impl FnOnce(&mut FunctionBuilder) -> Value) -> Value {
+    if let Some(v) = CONSTANTS.with(|c| c.borrow().get(&key).copied()) {
+        return v;
+    }
+    let v = make(b);
+    if PRIMING.with(|p| p.get()) {
+        CONSTANTS.with(|c| c.borrow_mut().insert(key, v));
+    }
+    v
+}
+
 pub fn splat(b: &mut FunctionBuilder, x: f32) -> Value {
-    let c = b.ins().f32const(x);
-    b.ins().splat(V, c)
+    cached((false, x.to_bits()), b, |b| {
+        let c = b.ins().f32const(x);
+        b.ins().splat(V, c)
+    })
 }
 
 fn splat_i(b: &mut FunctionBuilder, x: i32) -> Value {
-    let c = b.ins().iconst(types::I32, i64::from(x));
-    b.ins().splat(I, c)
+    cached((true, x as u32), b, |b| {
+        let c = b.ins().iconst(types::I32, i64::from(x));
+        b.ins().splat(I, c)
+    })
 }
 
 /// A lane mask (as f32x4 bits) of `cc(a, b)`.
@@ -52,38 +99,49 @@ fn poly(b: &mut FunctionBuilder, x: Value, coefficients: &[f32]) -> Value {
     let mut acc = splat(b, coefficients[0]);
     for &c in &coefficients[1..] {
         let c = splat(b, c);
-        let t = b.ins().fmul(acc, x);
-        acc = b.ins().fadd(t, c);
+        acc = b.ins().fma(acc, x, c);
     }
     acc
 }
 
+/// `x` limited to `[lo, hi]` with compares and blends (cheaper than NaN-exact
+/// fmin/fmax); a NaN `x` becomes `hi`, so callers restore NaN themselves.
+fn clamp_fast(b: &mut FunctionBuilder, x: Value, lo: f32, hi: f32) -> Value {
+    let hi = splat(b, hi);
+    let lo = splat(b, lo);
+    let below = cmp(b, FloatCC::LessThan, x, hi);
+    let x = select(b, below, x, hi);
+    let above = cmp(b, FloatCC::GreaterThan, x, lo);
+    select(b, above, x, lo)
+}
+
 pub fn exp(b: &mut FunctionBuilder, x: Value) -> Value {
-    let hi = splat(b, 88.0);
-    let lo = splat(b, -88.0);
-    let xc = b.ins().fmin(x, hi);
-    let xc = b.ins().fmax(xc, lo);
+    let xc = clamp_fast(b, x, -88.0, 88.0);
     let log2e = splat(b, std::f32::consts::LOG2_E);
     let t = b.ins().fmul(xc, log2e);
-    let n = b.ins().nearest(t);
-    let ln2_hi = splat(b, 0.693_359_4);
-    let ln2_lo = splat(b, -2.121_944_4e-4);
-    let a = b.ins().fmul(n, ln2_hi);
-    let r = b.ins().fsub(xc, a);
-    let c = b.ins().fmul(n, ln2_lo);
-    let r = b.ins().fsub(r, c);
+    // Round to nearest by adding 1.5·2^23: the integer lands in the low mantissa bits.
+    let magic = splat(b, 12_582_912.0);
+    let shifted = b.ins().fadd(t, magic);
+    let n = b.ins().fsub(shifted, magic);
+    let minus_ln2_hi = splat(b, -0.693_359_4);
+    let minus_ln2_lo = splat(b, 2.121_944_4e-4);
+    let r = b.ins().fma(n, minus_ln2_hi, xc);
+    let r = b.ins().fma(n, minus_ln2_lo, r);
     // e^r on |r| ≤ 0.35: Taylor to degree 7.
     let p = poly(b, r, &[1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0]);
-    let ni = b.ins().fcvt_to_sint_sat(I, n);
-    let bias = splat_i(b, 127);
-    let e = b.ins().iadd(ni, bias);
+    // 2^n: (bits(shifted) − bits(magic) + 127) << 23.
+    let ni = b.ins().bitcast(I, lanes(), shifted);
+    let magic_bits = splat_i(b, 0x4b40_0000 - 127);
+    let e = b.ins().isub(ni, magic_bits);
     let e = b.ins().ishl_imm_u(e, 23);
     let scale = b.ins().bitcast(V, lanes(), e);
     let result = b.ins().fmul(p, scale);
     let limit = splat(b, 88.72);
     let over = cmp(b, FloatCC::GreaterThan, x, limit);
     let inf = splat(b, f32::INFINITY);
-    select(b, over, inf, result)
+    let result = select(b, over, inf, result);
+    let is_nan = cmp(b, FloatCC::Unordered, x, x);
+    select(b, is_nan, x, result)
 }
 
 pub fn log(b: &mut FunctionBuilder, x: Value) -> Value {
@@ -109,16 +167,32 @@ pub fn log(b: &mut FunctionBuilder, x: Value) -> Value {
     let e_plus = b.ins().fadd(e, one);
     let e = select(b, big, e_plus, e);
     let f = b.ins().fsub(m, one);
-    // log(1 + f) = 2·atanh(s), s = f / (2 + f).
+    // log(1 + f) as in fdlibm's logf: s = f/(2 + f), a polynomial R in s², and
+    // the result assembled so that the exact f carries most of the value.
     let two = splat(b, 2.0);
     let denominator = b.ins().fadd(two, f);
     let s = b.ins().fdiv(f, denominator);
     let z = b.ins().fmul(s, s);
-    let p = poly(b, z, &[2.0 / 11.0, 2.0 / 9.0, 2.0 / 7.0, 2.0 / 5.0, 2.0 / 3.0, 2.0]);
-    let log1pf = b.ins().fmul(s, p);
-    let ln2 = splat(b, std::f32::consts::LN_2);
-    let scaled = b.ins().fmul(e, ln2);
-    let result = b.ins().fadd(scaled, log1pf);
+    let w = b.ins().fmul(z, z);
+    let t1 = poly(b, w, &[0.242_790_79, 0.400_009_72]);
+    let t1 = b.ins().fmul(w, t1);
+    let t2 = poly(b, w, &[0.284_987_87, 0.666_666_6]);
+    let t2 = b.ins().fmul(z, t2);
+    let r = b.ins().fadd(t2, t1);
+    let half = splat(b, 0.5);
+    let hf = b.ins().fmul(half, f);
+    let hfsq = b.ins().fmul(hf, f);
+    let ln2_hi = splat(b, 6.931_381e-1);
+    let ln2_lo = splat(b, 9.058_001e-6);
+    // e·ln2_hi − ((hfsq − (s·(hfsq + R) + e·ln2_lo)) − f)
+    let inner = b.ins().fadd(hfsq, r);
+    let inner = b.ins().fmul(s, inner);
+    let low = b.ins().fmul(e, ln2_lo);
+    let inner = b.ins().fadd(inner, low);
+    let inner = b.ins().fsub(hfsq, inner);
+    let inner = b.ins().fsub(inner, f);
+    let high = b.ins().fmul(e, ln2_hi);
+    let result = b.ins().fsub(high, inner);
     // Special values: log(+inf) = inf, log(0) = -inf, log(x < 0) = NaN, NaN stays.
     let zero = splat(b, 0.0);
     let inf = splat(b, f32::INFINITY);
@@ -170,19 +244,29 @@ pub fn expm1(b: &mut FunctionBuilder, x: Value) -> Value {
     select(b, is_nan, x, result)
 }
 
+/// e^(−|x|): the one exponential that sigmoid, log_sigmoid and softplus of
+/// x and −x all share, so that the optimizer computes it once.
+fn exp_neg_abs(b: &mut FunctionBuilder, x: Value) -> Value {
+    let ax = b.ins().fabs(x);
+    let minus = b.ins().fneg(ax);
+    exp(b, minus)
+}
+
+/// 1/(1 + e) for x ≥ 0, e/(1 + e) otherwise, with e = e^(−|x|).
 pub fn sigmoid(b: &mut FunctionBuilder, x: Value) -> Value {
-    let minus = b.ins().fneg(x);
-    let e = exp(b, minus);
+    let e = exp_neg_abs(b, x);
     let one = splat(b, 1.0);
     let d = b.ins().fadd(one, e);
-    b.ins().fdiv(one, d)
+    let r = b.ins().fdiv(one, d);
+    let er = b.ins().fmul(e, r);
+    let zero = splat(b, 0.0);
+    let negative = cmp(b, FloatCC::LessThan, x, zero);
+    select(b, negative, er, r)
 }
 
 /// log(1 + e^(−|x|)), shared by log_sigmoid and softplus.
 fn log1p_exp_neg_abs(b: &mut FunctionBuilder, x: Value) -> Value {
-    let ax = b.ins().fabs(x);
-    let minus = b.ins().fneg(ax);
-    let e = exp(b, minus);
+    let e = exp_neg_abs(b, x);
     log1p(b, e)
 }
 

@@ -165,9 +165,6 @@ pub fn plan(graph: &Graph) -> Plan {
         }
     }
     let mut steps = Vec::new();
-    let host_scalars_before = |p: usize| -> Vec<NodeId> {
-        (0..n).filter(|&i| places[i] == Place::HostScalar(p)).map(|i| NodeId(i as u32)).collect()
-    };
     let uniform: Vec<NodeId> = (0..n)
         .filter(|&i| {
             places[i] == Place::Uniform
@@ -181,14 +178,12 @@ pub fn plan(graph: &Graph) -> Plan {
     }
     for pass in 0..=passes {
         // Host work that becomes ready before this pass: scalars and batch ops, in graph order.
-        let mut batch: Vec<NodeId> = Vec::new();
-        for i in 0..n {
-            match places[i] {
-                Place::HostScalar(p) | Place::HostOp(p) if p == pass => batch.push(NodeId(i as u32)),
-                _ => {}
-            }
-        }
-        let _ = host_scalars_before;
+        let batch: Vec<NodeId> = places
+            .iter()
+            .enumerate()
+            .filter(|(_, place)| matches!(place, Place::HostScalar(p) | Place::HostOp(p) if *p == pass))
+            .map(|(i, _)| NodeId(i as u32))
+            .collect();
         let mut run: Vec<NodeId> = Vec::new();
         for id in batch {
             if matches!(places[id.index()], Place::HostOp(_)) {

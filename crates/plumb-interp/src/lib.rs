@@ -171,7 +171,7 @@ pub fn eval_node<'v>(
             .collect(),
         Op::Reduce { op, axis, arg, mask } => {
             let data = value(*arg);
-            let mask = mask.map(|m| value(m));
+            let mask = mask.map(value);
             segments(batch, *axis)
                 .into_iter()
                 .map(|range| reduce(*op, range.filter(|&i| mask.is_none_or(|m| m[i] != 0.0)).map(|i| data[i])))
