@@ -91,6 +91,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the language server over stdio (for editors; see docs/editors.md).
+    Lsp,
     /// Time the fused forward + backward of a stdlib loss on seeded random inputs.
     Bench {
         name: String,
@@ -144,6 +146,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Fmt { paths, check } => fmt(&paths, check),
         Command::Explain { code } => explain(&code),
         Command::Dump { what: DumpCommand::Ir { recipe, loss } } => dump_ir(&recipe, loss.as_deref()),
+        Command::Lsp => plumb_lsp::run_stdio(),
         Command::Bench { name, rows, tokens, params, backend, threads, runs, json } => {
             bench_command(&name, rows, tokens, &params, backend, threads, runs, json)
         }

@@ -232,3 +232,30 @@ fn data_files_are_checked_against_their_schema() {
     assert!(found.iter().any(|(c, _)| c == "P0330"), "{found:?}");
     assert_eq!(output.status.code(), Some(1));
 }
+
+#[test]
+fn lsp_subcommand_speaks_json_rpc() {
+    use std::io::{Read, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plumb"))
+        .arg("lsp")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("plumb lsp starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}"#,
+        r#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"shutdown"}"#,
+        r#"{"jsonrpc":"2.0","method":"exit"}"#,
+    ] {
+        write!(stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).expect("write");
+    }
+    drop(stdin);
+    let mut out = String::new();
+    child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read");
+    let status = child.wait().expect("exits");
+    assert!(out.contains("\"capabilities\""), "{out}");
+    assert_eq!(status.code(), Some(0), "exit after shutdown is 0");
+}

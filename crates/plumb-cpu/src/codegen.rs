@@ -60,8 +60,9 @@ struct Emitter<'g> {
     buffers: HashMap<NodeId, Value>,
     /// Scalars splatted at entry.
     scalars: HashMap<NodeId, Value>,
-    /// f64 (sum, count) accumulators for batch reductions.
-    batch: HashMap<NodeId, (Variable, Variable)>,
+    /// f64x2 accumulators for batch reductions: (sum of lanes 0,1; of lanes 2,3;
+    /// count of lanes 0,1; of lanes 2,3).
+    batch: HashMap<NodeId, [Variable; 4]>,
     levels: HashMap<NodeId, usize>,
     tok_offsets: Value,
     k_offsets: Value,
@@ -99,12 +100,14 @@ pub fn build(
     math::prime_constants(b);
     let mut batch = HashMap::new();
     for id in &kernel.reductions {
-        let sum = b.declare_var(types::F64);
-        let count = b.declare_var(types::F64);
         let zero = b.ins().f64const(0.0);
-        b.def_var(sum, zero);
-        b.def_var(count, zero);
-        batch.insert(*id, (sum, count));
+        let zero = b.ins().splat(types::F64X2, zero);
+        let vars = [(); 4].map(|()| {
+            let v = b.declare_var(types::F64X2);
+            b.def_var(v, zero);
+            v
+        });
+        batch.insert(*id, vars);
     }
     let levels = levels(graph, kernel);
     let mut e = Emitter { graph, kernel, constant_exponents, buffers, scalars, batch, levels, tok_offsets, k_offsets };
@@ -117,11 +120,20 @@ pub fn build(
         e.row_loop(b, after_vector, row_end, 1)?;
     }
     for (index, id) in kernel.reductions.iter().enumerate() {
-        let (sum, count) = e.batch[id];
-        let sum = b.use_var(sum);
-        let count = b.use_var(count);
-        b.ins().store(flags, sum, partials, (index * 16) as i32);
-        b.ins().store(flags, count, partials, (index * 16 + 8) as i32);
+        // (l0 + l1) + (l2 + l3): a fixed order.
+        let [low, high, count_low, count_high] = e.batch[id];
+        for (offset, (a, c)) in [(0, (low, high)), (8, (count_low, count_high))] {
+            let a = b.use_var(a);
+            let c = b.use_var(c);
+            let a0 = b.ins().extractlane(a, 0);
+            let a1 = b.ins().extractlane(a, 1);
+            let c0 = b.ins().extractlane(c, 0);
+            let c1 = b.ins().extractlane(c, 1);
+            let x = b.ins().fadd(a0, a1);
+            let y = b.ins().fadd(c0, c1);
+            let total = b.ins().fadd(x, y);
+            b.ins().store(flags, total, partials, (index * 16 + offset) as i32);
+        }
     }
     b.ins().return_(&[]);
     b.seal_all_blocks();
@@ -244,32 +256,38 @@ impl Emitter<'_> {
         mask: Option<Value>,
         width: u32,
     ) {
-        let (sum, count) = self.batch[&id];
+        let [low, high, count_low, count_high] = self.batch[&id];
         let zero = math::splat(b, 0.0);
-        let included = match mask {
+        let mut included = match mask {
             Some(m) => math::cmp(b, FloatCC::NotEqual, m, zero),
             None => math::cmp(b, FloatCC::Equal, zero, zero),
         };
-        let contribution = if op == Reduce::Count { math::splat(b, 0.0) } else { math::select(b, included, x, zero) };
+        if width == 1 {
+            // A one-row tail holds the row in every lane: count lane 0 only.
+            let lane0 = lane0_mask(b);
+            included = b.ins().band(included, lane0);
+        }
         // Without a mask every row counts: the host knows the count.
         let needs_count = mask.is_some() || op == Reduce::Count;
         let needs_sum = op != Reduce::Count;
-        let ones = if needs_count { Some(math::mask_to_number(b, included)) } else { None };
-        for lane in 0..width as u8 {
-            if needs_sum {
-                let c = b.ins().extractlane(contribution, lane);
-                let c = b.ins().fpromote(types::F64, c);
-                let s = b.use_var(sum);
-                let s = b.ins().fadd(s, c);
-                b.def_var(sum, s);
-            }
-            if let Some(ones) = ones {
-                let o = b.ins().extractlane(ones, lane);
-                let o = b.ins().fpromote(types::F64, o);
-                let n = b.use_var(count);
-                let n = b.ins().fadd(n, o);
-                b.def_var(count, n);
-            }
+        let add = |b: &mut FunctionBuilder, v: Value, low: Variable, high: Variable| {
+            let l = b.ins().fvpromote_low(v);
+            let upper = upper_half(b, v);
+            let h = b.ins().fvpromote_low(upper);
+            let acc = b.use_var(low);
+            let acc = b.ins().fadd(acc, l);
+            b.def_var(low, acc);
+            let acc = b.use_var(high);
+            let acc = b.ins().fadd(acc, h);
+            b.def_var(high, acc);
+        };
+        if needs_sum {
+            let contribution = math::select(b, included, x, zero);
+            add(b, contribution, low, high);
+        }
+        if needs_count {
+            let ones = math::mask_to_number(b, included);
+            add(b, ones, count_low, count_high);
         }
     }
 
@@ -602,6 +620,17 @@ fn lane0_mask(b: &mut FunctionBuilder) -> Value {
     b.ins().insertlane(none, lane, 0)
 }
 
+/// Lanes 2 and 3 of an f32x4 moved to lanes 0 and 1.
+fn upper_half(b: &mut FunctionBuilder, v: Value) -> Value {
+    use cranelift_codegen::ir::ConstantData;
+    let bytes = math::lanes_flags();
+    let v8 = b.ins().bitcast(types::I8X16, bytes, v);
+    let order: Vec<u8> = (8..16).chain(8..16).collect();
+    let mask = b.func.dfg.immediates.push(ConstantData::from(order));
+    let moved = b.ins().shuffle(v8, v8, mask);
+    b.ins().bitcast(V, bytes, moved)
+}
+
 /// ((l0 + l1) + l2) + l3, splatted: a fixed order.
 fn horizontal_sum(b: &mut FunctionBuilder, v: Value) -> Value {
     let lanes: Vec<Value> = (0..4u8).map(|l| b.ins().extractlane(v, l)).collect();
@@ -613,7 +642,7 @@ fn horizontal_sum(b: &mut FunctionBuilder, v: Value) -> Value {
 
 fn unary(b: &mut FunctionBuilder, op: Unary, x: Value) -> Value {
     match op {
-        Unary::Neg => b.ins().fneg(x),
+        Unary::Neg => math::neg(b, x),
         Unary::Exp => math::exp(b, x),
         Unary::Log => math::log(b, x),
         Unary::Log1p => math::log1p(b, x),

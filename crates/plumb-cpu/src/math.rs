@@ -16,6 +16,10 @@ pub const V: types::Type = types::F32X4;
 const I: types::Type = types::I32X4;
 
 /// Little-endian lane order for vector bitcasts.
+pub fn lanes_flags() -> MemFlagsData {
+    lanes()
+}
+
 fn lanes() -> MemFlagsData {
     MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little)
 }
@@ -25,12 +29,30 @@ thread_local! {
     /// by bit pattern: loops reuse them instead of rematerialising them.
     static CONSTANTS: std::cell::RefCell<std::collections::HashMap<(bool, u32), Value>> = Default::default();
     static PRIMING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// `−x` results of the function being built, mapped to `x`, so that |−x|
+    /// is computed as |x| and the shared exponentials below are found equal.
+    static NEGATED: std::cell::RefCell<std::collections::HashMap<Value, Value>> = Default::default();
+}
+
+/// −x, remembered so that functions of |x| see through it.
+pub fn neg(b: &mut FunctionBuilder, x: Value) -> Value {
+    if let Some(original) = NEGATED.with(|n| n.borrow().get(&x).copied()) {
+        return original;
+    }
+    let y = b.ins().fneg(x);
+    NEGATED.with(|n| n.borrow_mut().insert(y, x));
+    y
+}
+
+fn abs(b: &mut FunctionBuilder, x: Value) -> Value {
+    let base = NEGATED.with(|n| n.borrow().get(&x).copied()).unwrap_or(x);
+    b.ins().fabs(base)
 }
 
 /// Creates, in the entry block, every constant the math below uses, so that
 /// loops reuse them. Call with the builder positioned in the entry block.
 pub fn prime_constants(b: &mut FunctionBuilder) {
-    CONSTANTS.with(|c| c.borrow_mut().clear());
+    reset_constants();
     PRIMING.with(|p| p.set(true));
     let x = splat(b, 0.5);
     let y = splat(b, 2.0);
@@ -46,9 +68,10 @@ pub fn prime_constants(b: &mut FunctionBuilder) {
     PRIMING.with(|p| p.set(false));
 }
 
-/// Forgets the constants of the last function built.
+/// Forgets the constants (and negations) of the last function built.
 pub fn reset_constants() {
     CONSTANTS.with(|c| c.borrow_mut().clear());
+    NEGATED.with(|n| n.borrow_mut().clear());
 }
 
 fn cached(key: (bool, u32), b: &mut FunctionBuilder, make: impl FnOnce(&mut FunctionBuilder) -> Value) -> Value {
@@ -167,32 +190,7 @@ pub fn log(b: &mut FunctionBuilder, x: Value) -> Value {
     let e_plus = b.ins().fadd(e, one);
     let e = select(b, big, e_plus, e);
     let f = b.ins().fsub(m, one);
-    // log(1 + f) as in fdlibm's logf: s = f/(2 + f), a polynomial R in s², and
-    // the result assembled so that the exact f carries most of the value.
-    let two = splat(b, 2.0);
-    let denominator = b.ins().fadd(two, f);
-    let s = b.ins().fdiv(f, denominator);
-    let z = b.ins().fmul(s, s);
-    let w = b.ins().fmul(z, z);
-    let t1 = poly(b, w, &[0.242_790_79, 0.400_009_72]);
-    let t1 = b.ins().fmul(w, t1);
-    let t2 = poly(b, w, &[0.284_987_87, 0.666_666_6]);
-    let t2 = b.ins().fmul(z, t2);
-    let r = b.ins().fadd(t2, t1);
-    let half = splat(b, 0.5);
-    let hf = b.ins().fmul(half, f);
-    let hfsq = b.ins().fmul(hf, f);
-    let ln2_hi = splat(b, 6.931_381e-1);
-    let ln2_lo = splat(b, 9.058_001e-6);
-    // e·ln2_hi − ((hfsq − (s·(hfsq + R) + e·ln2_lo)) − f)
-    let inner = b.ins().fadd(hfsq, r);
-    let inner = b.ins().fmul(s, inner);
-    let low = b.ins().fmul(e, ln2_lo);
-    let inner = b.ins().fadd(inner, low);
-    let inner = b.ins().fsub(hfsq, inner);
-    let inner = b.ins().fsub(inner, f);
-    let high = b.ins().fmul(e, ln2_hi);
-    let result = b.ins().fsub(high, inner);
+    let result = log_kernel(b, f, e);
     // Special values: log(+inf) = inf, log(0) = -inf, log(x < 0) = NaN, NaN stays.
     let zero = splat(b, 0.0);
     let inf = splat(b, f32::INFINITY);
@@ -247,7 +245,7 @@ pub fn expm1(b: &mut FunctionBuilder, x: Value) -> Value {
 /// e^(−|x|): the one exponential that sigmoid, log_sigmoid and softplus of
 /// x and −x all share, so that the optimizer computes it once.
 fn exp_neg_abs(b: &mut FunctionBuilder, x: Value) -> Value {
-    let ax = b.ins().fabs(x);
+    let ax = abs(b, x);
     let minus = b.ins().fneg(ax);
     exp(b, minus)
 }
@@ -267,19 +265,66 @@ pub fn sigmoid(b: &mut FunctionBuilder, x: Value) -> Value {
 /// log(1 + e^(−|x|)), shared by log_sigmoid and softplus.
 fn log1p_exp_neg_abs(b: &mut FunctionBuilder, x: Value) -> Value {
     let e = exp_neg_abs(b, x);
-    log1p(b, e)
+    log1p_unit(b, e)
+}
+
+/// log(1 + e) for e in [0, 1] (or NaN): no exponent to extract, no special
+/// values; 1 + e is halved above √2 so the kernel sees f in [−0.3, 0.42].
+/// Rounding 1 + e costs at most ~1.2e-7 relative in that upper branch.
+fn log1p_unit(b: &mut FunctionBuilder, e: Value) -> Value {
+    let one = splat(b, 1.0);
+    let half = splat(b, 0.5);
+    let u = b.ins().fadd(one, e);
+    let halved = b.ins().fmul(u, half);
+    let halved = b.ins().fsub(halved, one);
+    let cut = splat(b, std::f32::consts::SQRT_2 - 1.0);
+    let big = cmp(b, FloatCC::GreaterThan, e, cut);
+    let f = select(b, big, halved, e);
+    let zero = splat(b, 0.0);
+    let k = select(b, big, one, zero);
+    log_kernel(b, f, k)
+}
+
+/// log(1 + f) + k·ln 2 for f in [−0.3, 0.42] (fdlibm's logf kernel).
+fn log_kernel(b: &mut FunctionBuilder, f: Value, k: Value) -> Value {
+    let two = splat(b, 2.0);
+    let denominator = b.ins().fadd(two, f);
+    let s = b.ins().fdiv(f, denominator);
+    let z = b.ins().fmul(s, s);
+    let w = b.ins().fmul(z, z);
+    let t1 = poly(b, w, &[0.242_790_79, 0.400_009_72]);
+    let t1 = b.ins().fmul(w, t1);
+    let t2 = poly(b, w, &[0.284_987_87, 0.666_666_6]);
+    let t2 = b.ins().fmul(z, t2);
+    let r = b.ins().fadd(t2, t1);
+    let half = splat(b, 0.5);
+    let hf = b.ins().fmul(half, f);
+    let hfsq = b.ins().fmul(hf, f);
+    let ln2_hi = splat(b, 6.931_381e-1);
+    let ln2_lo = splat(b, 9.058_001e-6);
+    let inner = b.ins().fadd(hfsq, r);
+    let inner = b.ins().fmul(s, inner);
+    let low = b.ins().fmul(k, ln2_lo);
+    let inner = b.ins().fadd(inner, low);
+    let inner = b.ins().fsub(hfsq, inner);
+    let inner = b.ins().fsub(inner, f);
+    let high = b.ins().fmul(k, ln2_hi);
+    b.ins().fsub(high, inner)
 }
 
 pub fn log_sigmoid(b: &mut FunctionBuilder, x: Value) -> Value {
+    // min(x, 0) by a compare: a NaN x makes the log term NaN anyway.
     let zero = splat(b, 0.0);
-    let m = b.ins().fmin(x, zero);
+    let negative = cmp(b, FloatCC::LessThan, x, zero);
+    let m = select(b, negative, x, zero);
     let l = log1p_exp_neg_abs(b, x);
     b.ins().fsub(m, l)
 }
 
 pub fn softplus(b: &mut FunctionBuilder, x: Value) -> Value {
     let zero = splat(b, 0.0);
-    let m = b.ins().fmax(x, zero);
+    let positive = cmp(b, FloatCC::GreaterThan, x, zero);
+    let m = select(b, positive, x, zero);
     let l = log1p_exp_neg_abs(b, x);
     b.ins().fadd(m, l)
 }

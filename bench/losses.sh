@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Times fused forward + backward of DPO-family losses and PPO-clip with `plumb bench`,
+# the same computations in PyTorch eager (CPU, same thread count), and a memcpy of the
+# same bytes, in one run; prints the ratios. Usage: bench/losses.sh [THREADS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads=${1:-$(nproc)}
+
+if [ ! -x bench/.venv/bin/python ]; then
+    echo "== creating bench/.venv with PyTorch (about 2.7 GB, once)" >&2
+    python3 -m venv bench/.venv
+    bench/.venv/bin/pip install -q -r bench/requirements.txt
+fi
+cargo build --release --locked -q -p plumb-cli
+plumb=target/release/plumb
+
+printf '%-10s %10s %8s %12s %12s %12s %10s %10s\n' loss rows tokens plumb_ms torch_ms floor_ms vs_torch vs_floor
+run() {
+    local loss=$1 rows=$2 tokens=${3:-}
+    local extra=()
+    [ -n "$tokens" ] && extra=(--tokens "$tokens")
+    local ours theirs
+    ours=$("$plumb" bench "$loss" --rows "$rows" "${extra[@]}" --threads "$threads" --runs 7 --json)
+    theirs=$(bench/.venv/bin/python bench/losses_torch.py --loss "$loss" --rows "$rows" ${tokens:+--tokens "$tokens"} --threads "$threads")
+    python3 - "$loss" "$rows" "${tokens:--}" "$ours" "$theirs" <<'PY'
+import json, sys
+loss, rows, tokens, ours, theirs = sys.argv[1:]
+ours, theirs = json.loads(ours), json.loads(theirs)
+p, t, f = ours["median_ms"], theirs["torch_ms"], theirs["floor_ms"]
+print(f"{loss:<10} {rows:>10} {tokens:>8} {p:>12.3f} {t:>12.3f} {f:>12.3f} {t / p:>9.2f}x {p / f:>9.2f}x")
+PY
+}
+for rows in 1000000 10000000; do
+    for loss in dpo ipo simpo; do
+        run "$loss" "$rows"
+    done
+done
+run ppo_clip 512 2048
+echo "threads: $threads; machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
+echo "vs_torch = PyTorch eager time / plumb time (higher is better); vs_floor = plumb time / memcpy time (lower is better)"
