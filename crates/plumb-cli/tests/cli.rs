@@ -259,3 +259,47 @@ fn lsp_subcommand_speaks_json_rpc() {
     assert!(out.contains("\"capabilities\""), "{out}");
     assert_eq!(status.code(), Some(0), "exit after shutdown is 0");
 }
+
+#[test]
+fn eval_loss_with_a_recipe_loss_that_shadows_the_stdlib() {
+    let dir = scratch("recipe-loss");
+    std::fs::write(
+        dir.join("mine.plumb"),
+        "use std.data.Pairwise\n\n/// A plain margin loss that shadows std's dpo.\nloss dpo(scale: f32 > 0 = 2.0) on Pairwise {\n    scale * (policy.logp(rejected | prompt) - policy.logp(chosen | prompt))\n}\n",
+    )
+    .expect("write recipe");
+    std::fs::write(
+        dir.join("rows.jsonl"),
+        "{\"pi_chosen\": -1.0, \"pi_rejected\": -3.0}\n{\"pi_chosen\": -2.0, \"pi_rejected\": -1.5}\n",
+    )
+    .expect("write rows");
+    for backend in ["interp", "cpu"] {
+        let output = plumb(
+            &[
+                "eval-loss",
+                "dpo",
+                "--recipe",
+                "mine.plumb",
+                "--input",
+                "rows.jsonl",
+                "--param",
+                "scale=0.5",
+                "--json",
+                "--backend",
+                backend,
+            ],
+            &dir,
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        // rows: 0.5·(−3 − −1) = −1 and 0.5·(−1.5 − −2) = 0.25; L = mean = −0.375.
+        assert!((json["loss"].as_f64().expect("loss") + 0.375).abs() < 1e-6, "{json}");
+        assert!((json["grad"]["pi_chosen"][0].as_f64().expect("grad") + 0.25).abs() < 1e-6, "{json}");
+    }
+    let bad =
+        plumb(&["eval-loss", "dpo", "--recipe", "mine.plumb", "--input", "rows.jsonl", "--param", "scale=0"], &dir);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("P0501") && text(&bad.stderr).contains("scale"), "{}", text(&bad.stderr));
+    let misuse = plumb(&["eval-loss", "dpo", "--input", "rows.jsonl", "--param", "beta"], &dir);
+    assert_eq!(misuse.status.code(), Some(2));
+}
