@@ -329,14 +329,7 @@ fn eval_loss_command(
         eprintln!("error: --threads must be at least 1");
         return 2;
     }
-    let mut overrides = Vec::new();
-    for param in params {
-        let Some((key, value)) = param.split_once('=') else {
-            eprintln!("error: --param takes NAME=VALUE, found `{param}`");
-            return 2;
-        };
-        overrides.push((key.trim().to_string(), value.trim().to_string()));
-    }
+    let Some(overrides) = parse_overrides(params) else { return 2 };
     let rows = match std::fs::read(input) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => text,
@@ -458,14 +451,7 @@ fn bench_command(
         eprintln!("error: the GPU backend is not available in this build; use --backend cpu or --backend interp");
         return 2;
     }
-    let mut overrides = Vec::new();
-    for param in params {
-        let Some((key, value)) = param.split_once('=') else {
-            eprintln!("error: --param takes NAME=VALUE, found `{param}`");
-            return 2;
-        };
-        overrides.push((key.trim().to_string(), value.trim().to_string()));
-    }
+    let Some(overrides) = parse_overrides(params) else { return 2 };
     let request = bench::BenchRequest { loss: name, params: overrides, rows, tokens, backend, threads, runs };
     match bench::bench(&request) {
         Ok(result) => {
@@ -501,4 +487,17 @@ fn bench_command(
             1
         }
     }
+}
+
+/// `NAME=VALUE` pairs from `--param`; None (after saying why) on misuse.
+fn parse_overrides(params: &[String]) -> Option<Vec<(String, String)>> {
+    let mut overrides = Vec::new();
+    for param in params {
+        let Some((key, value)) = param.split_once('=') else {
+            eprintln!("error: --param takes NAME=VALUE, found `{param}`");
+            return None;
+        };
+        overrides.push((key.trim().to_string(), value.trim().to_string()));
+    }
+    Some(overrides)
 }

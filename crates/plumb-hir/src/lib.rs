@@ -115,7 +115,8 @@ pub struct DefRef {
     pub kind: DefKind,
 }
 
-fn def_kind(kind: &ItemKind) -> Option<DefKind> {
+/// The kind of definition an item makes, if any.
+pub fn def_kind(kind: &ItemKind) -> Option<DefKind> {
     Some(match kind {
         ItemKind::Schema(_) => DefKind::Schema,
         ItemKind::Let(_) => DefKind::Let,

@@ -82,20 +82,7 @@ pub struct ItemWalk {
     pub type_names: Vec<Span>,
 }
 
-/// The kind of definition an item makes, if any.
-pub(crate) fn def_kind(kind: &ItemKind) -> Option<DefKind> {
-    Some(match kind {
-        ItemKind::Schema(_) => DefKind::Schema,
-        ItemKind::Let(_) => DefKind::Let,
-        ItemKind::Model(_) => DefKind::Model,
-        ItemKind::Loss(_) => DefKind::Loss,
-        ItemKind::Extern(_) => DefKind::Extern,
-        ItemKind::Fit(_) => DefKind::Fit,
-        ItemKind::Sampler(_) => DefKind::Sampler,
-        ItemKind::Selector(_) => DefKind::Selector,
-        _ => return None,
-    })
-}
+pub(crate) use plumb_hir::def_kind;
 
 /// Walks the item at `index` of `file`.
 pub fn walk_item(db: &dyn Db, file: SourceFile, index: usize) -> ItemWalk {
