@@ -17,8 +17,5 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo test"
+echo "== cargo test (includes plumb check and plumb fmt --check on the examples and the stdlib)"
 cargo test --workspace --locked
-echo "== plumb check + fmt --check on examples and stdlib"
-cargo run -q --locked -p plumb-cli -- check examples
-cargo run -q --locked -p plumb-cli -- fmt --check examples stdlib
