@@ -229,7 +229,11 @@ impl Emitter<'_> {
         // Per-row results: batch accumulations and stores.
         for id in self.kernel.reductions.clone() {
             let Op::Reduce { op, arg, mask, .. } = self.graph.node(id).op.clone() else { continue };
-            let x = self.value(b, arg, &mut values, Some((row, width)), None)?;
+            let x = if op == Reduce::Count {
+                math::splat(b, 0.0)
+            } else {
+                self.value(b, arg, &mut values, Some((row, width)), None)?
+            };
             let m = match mask {
                 Some(m) => Some(self.value(b, m, &mut values, Some((row, width)), None)?),
                 None => None,
@@ -322,8 +326,10 @@ impl Emitter<'_> {
         let mut needed: std::collections::HashSet<NodeId> = std::collections::HashSet::new();
         let mut stack: Vec<NodeId> = stores.clone();
         for id in &reductions {
-            if let Op::Reduce { arg, mask, .. } = self.graph.node(*id).op {
-                stack.push(arg);
+            if let Op::Reduce { op, arg, mask, .. } = self.graph.node(*id).op {
+                if op != Reduce::Count {
+                    stack.push(arg);
+                }
                 stack.extend(mask);
             }
         }
@@ -405,8 +411,13 @@ impl Emitter<'_> {
         let lane0 = if width == 1 { Some(lane0_mask(b)) } else { None };
         for (id, acc) in accumulators {
             let Op::Reduce { op, arg, mask, .. } = self.graph.node(*id).op.clone() else { continue };
-            let x = self.value(b, arg, &mut values, Some((row, 1)), Some((t, width)))?;
             let zero = math::splat(b, 0.0);
+            // A count reads only the mask.
+            let x = if op == Reduce::Count {
+                zero
+            } else {
+                self.value(b, arg, &mut values, Some((row, 1)), Some((t, width)))?
+            };
             let mut included = match mask {
                 Some(m) => {
                     let m = self.value(b, m, &mut values, Some((row, 1)), Some((t, width)))?;

@@ -12,7 +12,7 @@
 //! scalars ready before it; the number of passes is the kernel count tests assert.
 
 use plumb_ir::{Axis, Graph, NodeId, Op, Reduce, Shape};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// Where a node is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,44 +110,25 @@ fn operands_items(graph: &Graph, op: &Op) -> bool {
 /// Plans a graph. The graph should be pruned to what its outputs need.
 pub fn plan(graph: &Graph) -> Plan {
     let n = graph.nodes.len();
-    let mut places: Vec<Place> = Vec::with_capacity(n);
-    // When each node's value can be used by a pass: the pass index.
-    let ready_for_pass = |places: &[Place], o: NodeId| -> usize {
-        match places[o.index()] {
-            Place::Input | Place::Uniform => 0,
-            Place::Row(p) => p,
-            Place::BatchReduce(p) => p + 1,
-            Place::HostScalar(p) | Place::HostOp(p) => p,
-        }
-    };
-    for node in &graph.nodes {
-        let operands = node.op.operands();
-        let ready = operands.iter().map(|o| ready_for_pass(&places, *o)).max().unwrap_or(0);
-        let place = match &node.op {
-            Op::Input(_) if is_row_level(node.shape) => Place::Input,
-            Op::Input(_) | Op::Const(_) => Place::Uniform,
-            // The row count is known before any pass.
-            Op::Reduce { op: Reduce::Count, axis: Axis::Batch, mask: None, .. } => Place::Uniform,
-            op if is_host_op(graph, op, node.shape) => {
-                // A host op needs row-level operands stored by a finished pass.
-                let after = operands
-                    .iter()
-                    .map(|o| match places[o.index()] {
-                        Place::Row(p) | Place::BatchReduce(p) => p + 1,
-                        Place::HostScalar(p) | Place::HostOp(p) => p,
-                        _ => 0,
-                    })
-                    .max()
-                    .unwrap_or(0);
-                Place::HostOp(after)
-            }
-            Op::Reduce { axis: Axis::Batch, .. } => Place::BatchReduce(ready),
-            _ if is_row_level(node.shape) => Place::Row(ready),
-            _ if operands.iter().all(|o| places[o.index()] == Place::Uniform) => Place::Uniform,
-            _ => Place::HostScalar(ready),
-        };
-        places.push(place);
-    }
+    let first = place_nodes(graph, &HashMap::new());
+    // A batch sum that only final results need moves to the last pass, which
+    // recomputes its operands anyway (PPO's Σℓ joins the gradient pass).
+    let last = first
+        .iter()
+        .filter_map(|p| match p {
+            Place::Row(k) | Place::BatchReduce(k) => Some(*k),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let needed_by_pass = earliest_pass_needing(graph, &first);
+    let delays: HashMap<NodeId, usize> = first
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| matches!(p, Place::BatchReduce(k) if *k < last) && needed_by_pass[*i].is_none())
+        .map(|(i, _)| (NodeId(i as u32), last))
+        .collect();
+    let places = if delays.is_empty() { first } else { place_nodes(graph, &delays) };
     let passes = places
         .iter()
         .filter_map(|p| match p {
@@ -209,6 +190,73 @@ pub fn plan(graph: &Graph) -> Plan {
     let mut plan = Plan { places, steps };
     renumber(&mut plan);
     plan
+}
+
+/// Where each node is computed; `delays` holds batch reductions to place no
+/// earlier than the given pass.
+fn place_nodes(graph: &Graph, delays: &HashMap<NodeId, usize>) -> Vec<Place> {
+    let mut places: Vec<Place> = Vec::with_capacity(graph.nodes.len());
+    // When each node's value can be used by a pass: the pass index.
+    let ready_for_pass = |places: &[Place], o: NodeId| -> usize {
+        match places[o.index()] {
+            Place::Input | Place::Uniform => 0,
+            Place::Row(p) => p,
+            Place::BatchReduce(p) => p + 1,
+            Place::HostScalar(p) | Place::HostOp(p) => p,
+        }
+    };
+    for (index, node) in graph.nodes.iter().enumerate() {
+        let operands = node.op.operands();
+        let ready = operands.iter().map(|o| ready_for_pass(&places, *o)).max().unwrap_or(0);
+        let place = match &node.op {
+            Op::Input(_) if is_row_level(node.shape) => Place::Input,
+            Op::Input(_) | Op::Const(_) => Place::Uniform,
+            // The row count is known before any pass.
+            Op::Reduce { op: Reduce::Count, axis: Axis::Batch, mask: None, .. } => Place::Uniform,
+            op if is_host_op(graph, op, node.shape) => {
+                // A host op needs row-level operands stored by a finished pass.
+                let after = operands
+                    .iter()
+                    .map(|o| match places[o.index()] {
+                        Place::Row(p) | Place::BatchReduce(p) => p + 1,
+                        Place::HostScalar(p) | Place::HostOp(p) => p,
+                        _ => 0,
+                    })
+                    .max()
+                    .unwrap_or(0);
+                Place::HostOp(after)
+            }
+            Op::Reduce { axis: Axis::Batch, .. } => {
+                let delay = delays.get(&NodeId(index as u32)).copied().unwrap_or(0);
+                Place::BatchReduce(ready.max(delay))
+            }
+            _ if is_row_level(node.shape) => Place::Row(ready),
+            _ if operands.iter().all(|o| places[o.index()] == Place::Uniform) => Place::Uniform,
+            _ => Place::HostScalar(ready),
+        };
+        places.push(place);
+    }
+    places
+}
+
+/// For each node, the earliest pass whose per-row work needs its value
+/// (through host scalars and host ops), or None when only final results do.
+fn earliest_pass_needing(graph: &Graph, places: &[Place]) -> Vec<Option<usize>> {
+    let mut need: Vec<Option<usize>> = vec![None; graph.nodes.len()];
+    for index in (0..graph.nodes.len()).rev() {
+        let own = match places[index] {
+            Place::Row(p) | Place::BatchReduce(p) => Some(p),
+            _ => need[index],
+        };
+        for operand in graph.nodes[index].op.operands() {
+            let slot = &mut need[operand.index()];
+            *slot = match (*slot, own) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+    need
 }
 
 fn renumber(plan: &mut Plan) {
@@ -274,7 +322,11 @@ fn build_kernel(
             _ => {}
         }
         needed[id.index()] = true;
-        stack.extend(graph.node(id).op.operands());
+        match graph.node(id).op {
+            // A count needs only the mask, not the values it counts.
+            Op::Reduce { op: Reduce::Count, mask, .. } => stack.extend(mask),
+            ref op => stack.extend(op.operands()),
+        }
     }
     let nodes: Vec<NodeId> = (0..graph.nodes.len())
         .filter(|&i| needed[i] && matches!(places[i], Place::Row(_)))
