@@ -25,17 +25,14 @@ impl fmt::Debug for MietteView<'_> {
 
 impl fmt::Display for MietteView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.inner.diagnostic.message)
+        // `× P0306: message` — the code leads, as `plumb explain P0306` takes it.
+        write!(f, "{}: {}", self.inner.diagnostic.code, self.inner.diagnostic.message)
     }
 }
 
 impl std::error::Error for MietteView<'_> {}
 
 impl miette::Diagnostic for MietteView<'_> {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(self.inner.diagnostic.code))
-    }
-
     fn severity(&self) -> Option<miette::Severity> {
         Some(match self.inner.diagnostic.severity {
             Severity::Error => miette::Severity::Error,
@@ -75,8 +72,10 @@ pub fn render(item: &FileDiagnostic, width: usize) -> String {
         .with_links(false);
     let mut out = String::new();
     if handler.render_report(&mut out, &view).is_err() {
-        out = format!("{}: {} [{}]\n", item.path, item.diagnostic.message, item.diagnostic.code);
+        out = format!("{}: {}: {}\n", item.path, item.diagnostic.code, item.diagnostic.message);
     }
+    // A blank line between diagnostics.
+    out.push('\n');
     out
 }
 
