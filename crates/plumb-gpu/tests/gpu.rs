@@ -1,0 +1,463 @@
+//! The GPU suite (a `harness = false` target run by libtest-mimic): the CPU
+//! backend's differential tests against the f64 interpreter (random graphs,
+//! NaN and infinity, empty batches, fully masked rows), bitwise identical
+//! results across runs and chunkings, the math functions over wide ranges, and
+//! WGSL snapshots of the DPO-like and PPO-like kernels.
+//!
+//! Where no adapter exists, every test that needs a device reports itself as
+//! ignored with the reason (never as passed); the snapshot and validation tests
+//! need no device. Run with `WGPU_BACKEND=vulkan` on Mesa's software Vulkan
+//! (apt: mesa-vulkan-drivers libvulkan1). `PLUMB_BLESS=1` rewrites the snapshots.
+//!
+//! Tolerance: as the CPU backend's, each output within 2e-4 relative to its
+//! largest finite magnitude, NaN with NaN and ±inf exactly.
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use plumb_interp::Batch;
+use plumb_ir::{Axis, Binary, Graph, NodeId, Reduce, Shape, Unary};
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+const LENGTHS: [usize; 9] = [3, 1, 7, 0, 4, 2, 9, 5, 6];
+
+struct Case {
+    graph: Graph,
+    batch: Batch,
+    inputs: Vec<Vec<f64>>,
+}
+
+/// The random graph of the CPU backend's differential suite.
+fn build(choices: &[(u8, u8, u8)], rows: usize) -> Case {
+    let mut g = Graph::new("random");
+    let x = g.input("x", Shape::Rows, true);
+    let y = g.input("y", Shape::Rows, true);
+    let t = g.input("t", Shape::Tokens, true);
+    let u = g.input("u", Shape::Tokens, false);
+    let mask = g.input("mask", Shape::Tokens, false);
+    let raw_rows = [x, y];
+    let raw_tokens = [t, u];
+    let mut row_pool: Vec<NodeId> = vec![x, y];
+    let mut token_pool: Vec<NodeId> = vec![t, u];
+    for &(kind, a, b) in choices {
+        let pick = |pool: &Vec<NodeId>, i: u8| pool[i as usize % pool.len()];
+        let tokens = a % 2 == 0;
+        let v = if tokens { pick(&token_pool, b) } else { pick(&row_pool, b) };
+        let w = if b % 3 == 0 { pick(&token_pool, a) } else { pick(&row_pool, a) };
+        let node = match kind % 12 {
+            0 => {
+                let th = g.unary(Unary::Tanh, v);
+                g.unary(Unary::Exp, th)
+            }
+            1 => g.unary(Unary::LogSigmoid, v),
+            2 => g.unary(Unary::Softplus, v),
+            3 => g.unary(Unary::Sigmoid, v),
+            4 => {
+                let sq = g.mul(v, v);
+                g.unary(Unary::Log1p, sq)
+            }
+            5 => {
+                let one = g.constant(1.0);
+                let sq = g.mul(w, w);
+                let d = g.add(one, sq);
+                g.div(v, d)
+            }
+            6 => g.add(v, w),
+            7 => g.mul(v, w),
+            8 => {
+                // Kinks only on raw inputs, whose values are distinct.
+                let r = if tokens { raw_tokens[b as usize % 2] } else { raw_rows[b as usize % 2] };
+                match a % 5 {
+                    0 => g.unary(Unary::Relu, r),
+                    1 => g.unary(Unary::Abs, r),
+                    2 => g.binary(Binary::Max, r, raw_rows[0]),
+                    3 => {
+                        let zero = g.constant(0.0);
+                        let c = g.binary(Binary::Gt, r, zero);
+                        g.select(c, v, w)
+                    }
+                    _ => {
+                        let lo = g.constant(-0.5);
+                        let hi = g.constant(0.5);
+                        g.clamp(r, lo, hi)
+                    }
+                }
+            }
+            9 => {
+                let op = [Reduce::Sum, Reduce::Mean, Reduce::Max, Reduce::Min, Reduce::LogSumExp, Reduce::Count]
+                    [a as usize % 6];
+                let tv = pick(&token_pool, b);
+                let masked = if a % 2 == 0 { Some(mask) } else { None };
+                let r = g.reduce(op, Axis::Tok, tv, masked);
+                // Empty groups give NaN (mean, max) or -inf (lse): keep them finite downstream.
+                let zero = g.constant(0.0);
+                let finite = g.binary(Binary::Eq, r, r);
+                let counted = g.reduce(Reduce::Count, Axis::Tok, tv, masked);
+                let some = g.binary(Binary::Gt, counted, zero);
+                let ok = g.binary(Binary::And, finite, some);
+                g.select(ok, r, zero)
+            }
+            10 => {
+                let e = g.unary(Unary::Tanh, v);
+                g.unary(Unary::Expm1, e)
+            }
+            _ => {
+                let one = g.constant(1.0);
+                let sq = g.mul(v, v);
+                let s = g.add(one, sq);
+                g.unary(Unary::Sqrt, s)
+            }
+        };
+        if g.shape(node) == Shape::Tokens {
+            token_pool.push(node);
+        } else {
+            row_pool.push(node);
+        }
+    }
+    let last_row = *row_pool.last().expect("rows");
+    let last_token = *token_pool.last().expect("tokens");
+    let token_sums = g.reduce(Reduce::Sum, Axis::Tok, last_token, Some(mask));
+    let per_row = g.add(last_row, token_sums);
+    let loss = g.reduce(Reduce::Mean, Axis::Batch, per_row, None);
+    g.set_output("loss", loss);
+    g.set_output("rows", per_row);
+    g.set_output("tokens", last_token);
+    let graph = plumb_autodiff::differentiate(&g, "loss").expect("differentiates");
+    let lengths: Vec<usize> = (0..rows).map(|i| LENGTHS[i % LENGTHS.len()]).collect();
+    let batch = Batch::with_tokens(&lengths);
+    let tokens: usize = lengths.iter().sum();
+    let value = |i: usize, k: usize| -> f64 {
+        let v = ((i * 37 + k * 101) % 211) as f64 / 211.0 * 4.0 - 2.0 + 0.001 * k as f64;
+        f64::from(v as f32)
+    };
+    let inputs = vec![
+        (0..rows).map(|i| value(i, 1)).collect(),
+        (0..rows).map(|i| value(i, 2)).collect(),
+        (0..tokens).map(|i| value(i, 3)).collect(),
+        (0..tokens).map(|i| value(i, 4)).collect(),
+        (0..tokens).map(|i| if i % 5 == 3 { 0.0 } else { 1.0 }).collect(),
+    ];
+    Case { graph, batch, inputs }
+}
+
+type Outputs = Vec<(String, Vec<f64>)>;
+
+fn to_f32(inputs: &[Vec<f64>]) -> Vec<Vec<f32>> {
+    inputs.iter().map(|v| v.iter().map(|&x| x as f32).collect()).collect()
+}
+
+/// Runs a case on the GPU and checks every output against the interpreter.
+fn compare(case: &Case, options: plumb_gpu::RunOptions) -> Result<Outputs, String> {
+    let expected = plumb_interp::run(&case.graph, &case.batch, &case.inputs).map_err(|e| e.to_string())?;
+    let compiled = plumb_gpu::compile(&case.graph).map_err(|e| e.to_string())?;
+    let got = compiled.run_with(&case.batch, &to_f32(&case.inputs), options).map_err(|e| e.to_string())?;
+    check(&got, &expected, &case.graph, &format!("{}", compiled.plan))?;
+    Ok(got)
+}
+
+fn check(got: &Outputs, expected: &[Vec<f64>], graph: &Graph, plan: &str) -> Result<(), String> {
+    for (name, values) in got {
+        let want = &expected[graph.output(name).ok_or("an unknown output")?.index()];
+        if values.len() != want.len() {
+            return Err(format!("{name}: {} values, the interpreter has {}", values.len(), want.len()));
+        }
+        let scale = want.iter().filter(|x| x.is_finite()).fold(0.0f64, |m, x| m.max(x.abs())).max(1e-6);
+        for (i, (x, y)) in values.iter().zip(want).enumerate() {
+            let same = (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= 2e-4 * scale;
+            if !same {
+                return Err(format!("{name}[{i}]: gpu {x} vs interp {y} (scale {scale})\n{plan}\n{graph}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn bitwise_equal(a: &Outputs, b: &Outputs) -> Result<(), String> {
+    for ((name, x), (_, y)) in a.iter().zip(b) {
+        if x.len() != y.len() || x.iter().zip(y).any(|(p, q)| p.to_bits() != q.to_bits()) {
+            return Err(format!("{name} differs between runs"));
+        }
+    }
+    Ok(())
+}
+
+fn random_graphs_match_the_interpreter() -> Result<(), String> {
+    let mut runner = TestRunner::new(Config { cases: 64, failure_persistence: None, ..Config::default() });
+    let strategy = (proptest::collection::vec((0u8..=255, 0u8..=255, 0u8..=255), 1..20), 1usize..40);
+    runner
+        .run(&strategy, |(choices, rows)| {
+            let case = build(&choices, rows);
+            let first = compare(&case, Default::default()).map_err(TestCaseError::fail)?;
+            // A second run, in chunks of one workgroup: bitwise identical.
+            let chunked = plumb_gpu::RunOptions { max_workgroups: Some(1), ..Default::default() };
+            let second = compare(&case, chunked).map_err(TestCaseError::fail)?;
+            bitwise_equal(&first, &second).map_err(TestCaseError::fail)?;
+            Ok(())
+        })
+        .map_err(|e| e.to_string())
+}
+
+fn many_rows_are_bitwise_identical_across_runs_and_chunkings() -> Result<(), String> {
+    let case = build(&[(6, 1, 1), (1, 1, 2), (9, 0, 0), (7, 1, 5)], 50_000);
+    let reference = compare(&case, Default::default())?;
+    let again = compare(&case, Default::default())?;
+    bitwise_equal(&reference, &again)?;
+    // Small bindings (64 KiB) and few workgroups per dispatch: many chunks, same bits.
+    for options in [
+        plumb_gpu::RunOptions { max_binding_bytes: Some(64 << 10), max_workgroups: None },
+        plumb_gpu::RunOptions { max_binding_bytes: None, max_workgroups: Some(7) },
+    ] {
+        let chunked = compare(&case, options)?;
+        bitwise_equal(&reference, &chunked)?;
+    }
+    Ok(())
+}
+
+fn nan_and_infinity_propagate() -> Result<(), String> {
+    let mut g = Graph::new("special");
+    let x = g.input("x", Shape::Rows, true);
+    let e = g.unary(Unary::Exp, x);
+    let l = g.unary(Unary::Log, x);
+    let s = g.unary(Unary::LogSigmoid, x);
+    let a = g.add(e, s);
+    g.set_output("exp", e);
+    g.set_output("log", l);
+    g.set_output("sum", a);
+    let loss = g.reduce(Reduce::Sum, Axis::Batch, a, None);
+    g.set_output("loss", loss);
+    let case = Case {
+        graph: g,
+        batch: Batch::rows(7),
+        inputs: vec![vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -1.0, 50.0, -100.0]],
+    };
+    let got = compare(&case, Default::default())?;
+    let find = |n: &str| got.iter().find(|(name, _)| name == n).map(|(_, v)| v.clone()).unwrap_or_default();
+    let log = find("log");
+    if !(log[0].is_nan() && log[1] == f64::INFINITY && log[3] == f64::NEG_INFINITY && log[4].is_nan()) {
+        return Err(format!("log: {log:?}"));
+    }
+    let exp = find("exp");
+    if !(exp[0].is_nan() && exp[1] == f64::INFINITY && exp[2] == 0.0 && exp[5] > 5e21) {
+        return Err(format!("exp: {exp:?}"));
+    }
+    Ok(())
+}
+
+fn empty_batches_and_fully_masked_rows() -> Result<(), String> {
+    let mut g = Graph::new("masked");
+    let t = g.input("t", Shape::Tokens, true);
+    let mask = g.input("mask", Shape::Tokens, false);
+    let mean = g.reduce(Reduce::Mean, Axis::Tok, t, Some(mask));
+    let loss = g.reduce(Reduce::Sum, Axis::Batch, mean, None);
+    g.set_output("loss", loss);
+    g.set_output("mean", mean);
+    let g = plumb_autodiff::differentiate(&g, "loss").map_err(|e| e.to_string())?;
+    // Row 1 is fully masked: its mean is NaN in both, and so is the loss.
+    let case = Case {
+        graph: g.clone(),
+        batch: Batch::with_tokens(&[2, 3, 1]),
+        inputs: vec![vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], vec![1.0, 1.0, 0.0, 0.0, 0.0, 1.0]],
+    };
+    let got = compare(&case, Default::default())?;
+    let find = |got: &Outputs, n: &str| got.iter().find(|(name, _)| name == n).map(|(_, v)| v.clone());
+    let mean = find(&got, "mean").ok_or("no mean")?;
+    if !mean[1].is_nan() {
+        return Err(format!("mean of a fully masked row: {}", mean[1]));
+    }
+    let grad = find(&got, "grad.t").ok_or("no grad")?;
+    if grad != vec![0.5, 0.5, 0.0, 0.0, 0.0, 1.0] {
+        return Err(format!("grad.t: {grad:?}"));
+    }
+    // An empty batch, and a batch whose rows have no tokens.
+    let empty = Case { graph: g.clone(), batch: Batch::with_tokens(&[]), inputs: vec![vec![], vec![]] };
+    let got = compare(&empty, Default::default())?;
+    if find(&got, "loss") != Some(vec![0.0]) {
+        return Err(format!("loss of an empty batch: {:?}", find(&got, "loss")));
+    }
+    let tokenless = Case { graph: g, batch: Batch::with_tokens(&[0, 0, 0]), inputs: vec![vec![], vec![]] };
+    compare(&tokenless, Default::default())?;
+    Ok(())
+}
+
+fn sample_graphs_match_the_interpreter() -> Result<(), String> {
+    for (graph, (batch, inputs), kernels) in [
+        (plumb_gpu::sample::dpo(0.1), plumb_gpu::sample::dpo_inputs(100_003), 1),
+        (plumb_gpu::sample::ppo(0.2), plumb_gpu::sample::ppo_inputs(60_000, 40), 2),
+    ] {
+        let compiled = plumb_gpu::compile(&graph).map_err(|e| e.to_string())?;
+        if compiled.kernel_count() != kernels {
+            return Err(format!("{}: {} kernels\n{}", graph.name, compiled.kernel_count(), compiled.plan));
+        }
+        let inputs64: Vec<Vec<f64>> = inputs.iter().map(|v| v.iter().map(|&x| f64::from(x)).collect()).collect();
+        let expected = plumb_interp::run(&compiled.graph, &batch, &inputs64).map_err(|e| e.to_string())?;
+        let got = compiled.run(&batch, &inputs).map_err(|e| e.to_string())?;
+        check(&got, &expected, &compiled.graph, &format!("{}", compiled.plan))?;
+        bitwise_equal(&got, &compiled.run(&batch, &inputs).map_err(|e| e.to_string())?)?;
+    }
+    Ok(())
+}
+
+/// Every unary op over a wide range, against f64, elementwise: within 4e-6
+/// relative or 2e-7 absolute (f32 results of f32 inputs), special values exact.
+fn math_functions_match_f64() -> Result<(), String> {
+    let mut xs: Vec<f64> = Vec::new();
+    let mut x = -120.0f64;
+    while x <= 120.0 {
+        xs.push(f64::from(x as f32));
+        x += 0.0173;
+    }
+    for e in -30..=2 {
+        for s in [1.0, -1.0, 3.7, -3.7] {
+            xs.push(f64::from((s * 10f64.powi(e)) as f32));
+        }
+    }
+    xs.extend([0.0, -0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -std::f64::consts::LN_2, 1.0, -1.0]);
+    for op in Unary::ALL.iter().copied() {
+        let mut g = Graph::new(op.name());
+        let x = g.input("x", Shape::Rows, false);
+        let y = g.unary(op, x);
+        g.set_output("y", y);
+        let compiled = plumb_gpu::compile(&g).map_err(|e| e.to_string())?;
+        let inputs = vec![xs.iter().map(|&v| v as f32).collect::<Vec<f32>>()];
+        let got = compiled.run(&Batch::rows(xs.len()), &inputs).map_err(|e| e.to_string())?;
+        for (i, (&x, &y)) in xs.iter().zip(&got[0].1).enumerate() {
+            let want = plumb_ir::eval_unary(op, x);
+            let want32 = f64::from(want as f32);
+            let ok = (y.is_nan() && want.is_nan())
+                || y == want32
+                || (y - want).abs() <= 4e-6 * want.abs()
+                || (y - want).abs() <= 2e-7
+                // log1mexp is undefined (an interpreter error) at x ≥ 0; both give NaN there.
+                || (op == Unary::Log1mexp && x >= 0.0 && y.is_nan());
+            if !ok {
+                return Err(format!("{}({x}) = {y} on the GPU, {want} in f64 (index {i})", op.name()));
+            }
+        }
+    }
+    // pow with a non-constant exponent, including C's special cases.
+    let mut g = Graph::new("pow");
+    let a = g.input("a", Shape::Rows, false);
+    let b = g.input("b", Shape::Rows, false);
+    let p = g.binary(Binary::Pow, a, b);
+    g.set_output("p", p);
+    let cases: [(f64, f64); 12] = [
+        (2.0, 10.0),
+        (0.5, -3.0),
+        (-2.0, 3.0),
+        (-2.0, 2.0),
+        (-2.0, 0.5),
+        (0.0, 2.0),
+        (0.0, -1.0),
+        (7.3, 0.0),
+        (1.0, f64::NAN),
+        (3.1, 2.7),
+        (1e-3, 1.5),
+        (f64::NAN, 1.0),
+    ];
+    let compiled = plumb_gpu::compile(&g).map_err(|e| e.to_string())?;
+    let inputs = vec![cases.iter().map(|c| c.0 as f32).collect(), cases.iter().map(|c| c.1 as f32).collect()];
+    let got = compiled.run(&Batch::rows(cases.len()), &inputs).map_err(|e| e.to_string())?;
+    for ((a, b), y) in cases.iter().zip(&got[0].1) {
+        let want = a.powf(*b);
+        let ok = (y.is_nan() && want.is_nan()) || *y == want || (y - want).abs() <= 1e-5 * want.abs();
+        if !ok {
+            return Err(format!("pow({a}, {b}) = {y} on the GPU, {want} in f64"));
+        }
+    }
+    Ok(())
+}
+
+fn equal_kernels_share_a_pipeline() -> Result<(), String> {
+    let a = plumb_gpu::compile(&plumb_gpu::sample::dpo(0.1)).map_err(|e| e.to_string())?;
+    let mut renamed = plumb_gpu::sample::dpo(0.1);
+    renamed.name = "dpo_again".into();
+    let b = plumb_gpu::compile(&renamed).map_err(|e| e.to_string())?;
+    let other = plumb_gpu::compile(&plumb_gpu::sample::dpo(0.2)).map_err(|e| e.to_string())?;
+    // Equal graphs share one compiled graph; a renamed graph has new bind
+    // groups but the same kernel modules, hence the same cached pipelines.
+    let again = plumb_gpu::compile(&plumb_gpu::sample::dpo(0.1)).map_err(|e| e.to_string())?;
+    if !std::sync::Arc::ptr_eq(&a, &again) {
+        return Err("an equal graph was compiled twice".into());
+    }
+    if a.kernel_hashes != b.kernel_hashes {
+        return Err("a renamed graph got new pipelines".into());
+    }
+    if a.kernel_hashes == other.kernel_hashes {
+        return Err("kernel hashes do not tell a different beta apart".into());
+    }
+    Ok(())
+}
+
+/// Every random graph's kernels build and validate (no device needed).
+fn random_graphs_validate() -> Result<(), String> {
+    let mut runner = TestRunner::new(Config { cases: 256, failure_persistence: None, ..Config::default() });
+    let strategy = (proptest::collection::vec((0u8..=255, 0u8..=255, 0u8..=255), 1..30), 1usize..4);
+    runner
+        .run(&strategy, |(choices, rows)| {
+            let case = build(&choices, rows);
+            plumb_gpu::wgsl(&case.graph).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            Ok(())
+        })
+        .map_err(|e| e.to_string())
+}
+
+fn snapshot(name: &str, graph: &Graph) -> Result<(), String> {
+    let text = plumb_gpu::wgsl(graph).map_err(|e| e.to_string())?;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(format!("{name}.wgsl"));
+    if std::env::var_os("PLUMB_BLESS").is_some() {
+        std::fs::write(&path, &text).map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    let expected = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{}: {e} (run with PLUMB_BLESS=1 to create it)", path.display()))?;
+    if expected != text {
+        let line = expected.lines().zip(text.lines()).position(|(a, b)| a != b).unwrap_or(0);
+        return Err(format!(
+            "{} differs from the generated WGSL at line {} (run with PLUMB_BLESS=1 to accept):\n  expected: {}\n  got:      {}",
+            path.display(),
+            line + 1,
+            expected.lines().nth(line).unwrap_or(""),
+            text.lines().nth(line).unwrap_or("")
+        ));
+    }
+    Ok(())
+}
+
+/// A test that needs a device.
+type GpuTest = fn() -> Result<(), String>;
+
+fn main() {
+    let args = Arguments::from_args();
+    let adapter = plumb_gpu::adapter();
+    match &adapter {
+        Ok(name) => eprintln!("GPU tests run on {name}"),
+        Err(e) => eprintln!("SKIPPED: every GPU test below is ignored: {e}"),
+    }
+    let skip = adapter.err().map(|e| format!("SKIPPED: {e}"));
+    let gpu_tests: Vec<(&str, GpuTest)> = vec![
+        ("differential::random_graphs_match_the_interpreter", random_graphs_match_the_interpreter),
+        (
+            "differential::many_rows_are_bitwise_identical_across_runs_and_chunkings",
+            many_rows_are_bitwise_identical_across_runs_and_chunkings,
+        ),
+        ("differential::nan_and_infinity_propagate", nan_and_infinity_propagate),
+        ("differential::empty_batches_and_fully_masked_rows", empty_batches_and_fully_masked_rows),
+        ("differential::sample_graphs_match_the_interpreter", sample_graphs_match_the_interpreter),
+        ("math::functions_match_f64", math_functions_match_f64),
+        ("cache::equal_kernels_share_a_pipeline", equal_kernels_share_a_pipeline),
+    ];
+    let mut trials: Vec<Trial> = gpu_tests
+        .into_iter()
+        .map(|(name, test)| {
+            let skip = skip.clone();
+            Trial::ignorable_test(name, move || match skip {
+                Some(reason) => Ok(Completion::ignored_with(reason)),
+                None => test().map(|()| Completion::Completed).map_err(Failed::from),
+            })
+        })
+        .collect();
+    trials.push(Trial::test("snapshot::dpo", || snapshot("dpo", &plumb_gpu::sample::dpo(0.1)).map_err(Failed::from)));
+    trials.push(Trial::test("snapshot::ppo_clip", || {
+        snapshot("ppo_clip", &plumb_gpu::sample::ppo(0.2)).map_err(Failed::from)
+    }));
+    trials.push(Trial::test("validate::random_graphs_validate", || random_graphs_validate().map_err(Failed::from)));
+    libtest_mimic::run(&args, trials).exit();
+}
