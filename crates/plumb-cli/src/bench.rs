@@ -123,7 +123,14 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, EvalError> {
             }
         }
         Backend::Gpu => {
-            return Err(EvalError { code: "P0513", message: "the GPU backend is not available in this build".into() });
+            let gpu_error = |e: plumb_gpu::GpuError| EvalError { code: "P0514", message: e.to_string() };
+            let compiled = plumb_gpu::compile(&graph).map_err(gpu_error)?;
+            kernels = compiled.kernel_count();
+            // Passes only, inputs already on the device (host steps between passes excluded).
+            compiled.time_passes(&batch, &inputs, 1).map_err(gpu_error)?;
+            for _ in 0..runs {
+                times.push(compiled.time_passes(&batch, &inputs, 1).map_err(gpu_error)?.seconds);
+            }
         }
     }
     times.sort_by(f64::total_cmp);

@@ -359,7 +359,16 @@ pub fn eval_loss_on(request: &EvalRequest, backend: crate::Backend, threads: usi
             outputs
         }
         crate::Backend::Gpu => {
-            return fail("P0513", "the GPU backend is not available in this build; use --backend cpu or interp");
+            let compiled = plumb_gpu::compile(&graph)
+                .or_else(|e| fail("P0514", format!("the GPU backend cannot run `{}`: {e}", request.loss)))?;
+            let inputs: Vec<Vec<f32>> = rows.data.iter().map(|v| v.iter().map(|&x| x as f32).collect()).collect();
+            let outputs = compiled.run(&rows.batch, &inputs).or_else(|e| fail("P0514", e.to_string()))?;
+            // A NaN loss may be a domain error the interpreter can name precisely.
+            let loss_is_nan = outputs.iter().any(|(n, v)| n == "loss" && v.first().is_some_and(|x| x.is_nan()));
+            if loss_is_nan {
+                interpret()?;
+            }
+            outputs
         }
     };
     let value = |name: &str| outputs.iter().find(|(n, _)| n == name).map(|(_, v)| v);

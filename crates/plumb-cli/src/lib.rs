@@ -127,6 +127,13 @@ pub enum DumpCommand {
         #[arg(long)]
         loss: Option<String>,
     },
+    /// The WGSL of the GPU kernels of a recipe's losses (forward and backward fused).
+    Wgsl {
+        recipe: PathBuf,
+        /// Only this loss (it may also be a stdlib loss).
+        #[arg(long)]
+        loss: Option<String>,
+    },
 }
 
 /// Where kernels run.
@@ -145,7 +152,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Check { paths, json } => check(&paths, json),
         Command::Fmt { paths, check } => fmt(&paths, check),
         Command::Explain { code } => explain(&code),
-        Command::Dump { what: DumpCommand::Ir { recipe, loss } } => dump_ir(&recipe, loss.as_deref()),
+        Command::Dump { what: DumpCommand::Ir { recipe, loss } } => dump(&recipe, loss.as_deref(), DumpForm::Ir),
+        Command::Dump { what: DumpCommand::Wgsl { recipe, loss } } => dump(&recipe, loss.as_deref(), DumpForm::Wgsl),
         Command::Lsp => plumb_lsp::run_stdio(),
         Command::Bench { name, rows, tokens, params, backend, threads, runs, json } => {
             bench_command(&name, rows, tokens, &params, backend, threads, runs, json)
@@ -321,10 +329,6 @@ fn eval_loss_command(
     recipe: Option<&std::path::Path>,
     json: bool,
 ) -> i32 {
-    if backend == Backend::Gpu {
-        eprintln!("error: the GPU backend is not available in this build; use --backend cpu or --backend interp");
-        return 2;
-    }
     if threads == 0 {
         eprintln!("error: --threads must be at least 1");
         return 2;
@@ -374,7 +378,14 @@ fn eval_loss_command(
     }
 }
 
-fn dump_ir(recipe: &std::path::Path, only: Option<&str>) -> i32 {
+/// What `plumb dump` prints.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DumpForm {
+    Ir,
+    Wgsl,
+}
+
+fn dump(recipe: &std::path::Path, only: Option<&str>, form: DumpForm) -> i32 {
     let path = workspace::display_path(recipe);
     if !recipe.is_file() {
         eprintln!("error: no such file: {path}");
@@ -414,7 +425,7 @@ fn dump_ir(recipe: &std::path::Path, only: Option<&str>) -> i32 {
             eval_loss::compile(&resolved, &params)
         });
         match result {
-            Ok((lowered, with_grad)) => {
+            Ok((lowered, with_grad)) if form == DumpForm::Ir => {
                 outln!("// {name}: forward");
                 out!("{}", lowered.graph.pruned());
                 let mut gradient = with_grad.clone();
@@ -422,6 +433,16 @@ fn dump_ir(recipe: &std::path::Path, only: Option<&str>) -> i32 {
                 outln!("// {name}: gradient");
                 out!("{}", gradient.pruned());
             }
+            Ok((_, with_grad)) => match plumb_gpu::wgsl(&with_grad) {
+                Ok(text) => {
+                    outln!("// {name}: fused forward + backward kernels");
+                    out!("{text}");
+                }
+                Err(error) => {
+                    eprintln!("error: {name}: {error}");
+                    return 1;
+                }
+            },
             Err(error) => {
                 eprintln!("error[{}]: {}", error.code, error.message);
                 return 1;
@@ -445,10 +466,6 @@ fn bench_command(
     let threads = threads.unwrap_or_else(plumb_cpu::default_threads);
     if threads == 0 {
         eprintln!("error: --threads must be at least 1");
-        return 2;
-    }
-    if backend == Backend::Gpu {
-        eprintln!("error: the GPU backend is not available in this build; use --backend cpu or --backend interp");
         return 2;
     }
     let Some(overrides) = parse_overrides(params) else { return 2 };

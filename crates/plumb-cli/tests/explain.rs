@@ -39,6 +39,7 @@ fn every_raised_code_is_registered() {
         include_str!("../../plumb-syntax/src/lib.rs"),
         include_str!("../src/workspace.rs"),
         include_str!("../src/eval_loss.rs"),
+        include_str!("../src/bench.rs"),
     ];
     for source in sources {
         for (at, _) in source.match_indices("\"P0") {

@@ -2566,4 +2566,11 @@ train policy on prefs {
         wrong: r#"# a loss whose value depends on a list literal"#,
         right: r#"# compute the value from columns, parameters and model calls"#,
     },
+    CodeInfo {
+        code: "P0514",
+        title: "GPU backend unavailable or failed (eval-loss, bench)",
+        explanation: r#"`--backend gpu` needs a GPU adapter: a Vulkan (or Metal, DX12) driver and, on Linux, the Vulkan loader (`libvulkan1`). Without one, or when the device fails, the command stops with this code and the adapter's reason instead of falling back silently. Mesa's software Vulkan (`mesa-vulkan-drivers`) runs the kernels on the CPU for testing. Use `--backend cpu` for the CPU JIT or `--backend interp` for the f64 reference."#,
+        wrong: r#"# plumb eval-loss dpo --backend gpu --input rows.jsonl   (on a machine without a Vulkan driver)"#,
+        right: r#"# apt-get install mesa-vulkan-drivers libvulkan1, or use --backend cpu"#,
+    },
 ];
