@@ -218,24 +218,8 @@ impl CompiledGraph {
         outputs: &mut Outputs,
     ) -> Result<(), CpuError> {
         let graph = &self.graph;
-        if inputs.len() != graph.inputs.len() {
-            return Err(CpuError::Input(format!(
-                "{} inputs given, the graph has {}",
-                inputs.len(),
-                graph.inputs.len()
-            )));
-        }
-        for (input, data) in graph.inputs.iter().zip(inputs) {
-            if data.len() != batch.len(input.shape) {
-                return Err(CpuError::Input(format!(
-                    "input `{}` has {} values, the batch needs {}",
-                    input.name,
-                    data.len(),
-                    batch.len(input.shape)
-                )));
-            }
-        }
-        check_offsets(batch)?;
+        let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
+        batch.check_inputs(graph, &lengths).map_err(CpuError::Input)?;
         let mut pool: HashMap<String, Vec<f32>> = std::mem::take(&mut outputs.values)
             .into_iter()
             .filter_map(|(n, v)| match v {
@@ -450,18 +434,6 @@ fn tree_sum(values: &[f64]) -> f64 {
         1 => values[0],
         n => tree_sum(&values[..n / 2]) + tree_sum(&values[n / 2..]),
     }
-}
-
-fn check_offsets(batch: &Batch) -> Result<(), CpuError> {
-    for (name, offsets) in [("token", &batch.tok_offsets), ("candidate", &batch.k_offsets)] {
-        if offsets.is_empty() {
-            continue;
-        }
-        if offsets.len() != batch.rows + 1 || offsets[0] != 0 || offsets.windows(2).any(|w| w[0] > w[1]) {
-            return Err(CpuError::Input(format!("the {name} offsets do not describe {} rows", batch.rows)));
-        }
-    }
-    Ok(())
 }
 
 struct SharedContext {

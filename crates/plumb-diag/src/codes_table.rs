@@ -1,3 +1,7 @@
+//! The table of diagnostic codes: title, explanation, and a wrong and a right example each.
+
+use crate::codes::CodeInfo;
+
 // Generated content: the registry of diagnostic codes, included by codes.rs.
 pub static CODES: &[CodeInfo] = &[
     CodeInfo {

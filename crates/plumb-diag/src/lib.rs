@@ -5,6 +5,7 @@
 //! file/line lookup happen at the edges, in the CLI and the language server.
 
 mod codes;
+mod codes_table;
 mod span;
 
 pub use codes::{CODES, CodeInfo, lookup};

@@ -51,6 +51,36 @@ impl Batch {
         }
     }
 
+    /// Checks that the offsets describe `rows` rows (start at 0, never decrease).
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, offsets) in [("token", &self.tok_offsets), ("candidate", &self.k_offsets)] {
+            if offsets.is_empty() {
+                continue;
+            }
+            if offsets.len() != self.rows + 1 || offsets[0] != 0 || offsets.windows(2).any(|w| w[0] > w[1]) {
+                return Err(format!("the {name} offsets do not describe {} rows", self.rows));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that inputs of these lengths fit `graph` on this batch, and the offsets.
+    pub fn check_inputs(&self, graph: &Graph, lengths: &[usize]) -> Result<(), String> {
+        if lengths.len() != graph.inputs.len() {
+            return Err(format!("{} inputs given, the graph has {}", lengths.len(), graph.inputs.len()));
+        }
+        for (input, &len) in graph.inputs.iter().zip(lengths) {
+            if len != self.len(input.shape) {
+                return Err(format!(
+                    "input `{}` has {len} values, the batch needs {}",
+                    input.name,
+                    self.len(input.shape)
+                ));
+            }
+        }
+        self.validate()
+    }
+
     /// The row that element `index` of a ragged shape belongs to.
     pub fn row_of(&self, shape: Shape, index: usize) -> usize {
         match shape {
