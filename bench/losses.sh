@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
 # Times fused forward + backward of DPO-family losses and PPO-clip with `plumb bench`,
 # the same computations in PyTorch eager (CPU, same thread count), and a memcpy of the
-# same bytes, in one run; prints the ratios. Usage: bench/losses.sh [THREADS]
+# same bytes, in one run; prints the ratios.
+# Usage: bench/losses.sh [THREADS] [PLUMB_BINARY]
+# Without cargo, give a prebuilt plumb; without bench/.venv, a system python that
+# imports torch is used when there is one (as on a machine with PyTorch preinstalled).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-$(nproc)}
+plumb=${2:-target/release/plumb}
 
-if [ ! -x bench/.venv/bin/python ]; then
-    echo "== creating bench/.venv with PyTorch (about 2.7 GB, once)" >&2
-    python3 -m venv bench/.venv
-    bench/.venv/bin/pip install -q -r bench/requirements.txt
+python=bench/.venv/bin/python
+if [ ! -x "$python" ]; then
+    if python3 -c 'import torch' 2>/dev/null; then
+        python=python3
+    else
+        echo "== creating bench/.venv with PyTorch (about 2.7 GB, once)" >&2
+        python3 -m venv bench/.venv
+        bench/.venv/bin/pip install -q -r bench/requirements.txt
+    fi
 fi
-cargo build --release --locked -q -p plumb-cli
-plumb=target/release/plumb
+if command -v cargo >/dev/null && [ -z "${2:-}" ]; then
+    cargo build --release --locked -q -p plumb-cli
+fi
+echo "== PyTorch $("$python" -c 'import torch; print(torch.__version__)')" >&2
 
 printf '%-10s %10s %8s %12s %12s %12s %10s %10s\n' loss rows tokens plumb_ms torch_ms floor_ms vs_torch vs_floor
 run() {
@@ -21,7 +32,7 @@ run() {
     [ -n "$tokens" ] && extra=(--tokens "$tokens")
     local ours theirs
     ours=$("$plumb" bench "$loss" --rows "$rows" "${extra[@]}" --threads "$threads" --runs 7 --json)
-    theirs=$(bench/.venv/bin/python bench/losses_torch.py --loss "$loss" --rows "$rows" ${tokens:+--tokens "$tokens"} --threads "$threads")
+    theirs=$("$python" bench/losses_torch.py --loss "$loss" --rows "$rows" ${tokens:+--tokens "$tokens"} --threads "$threads")
     python3 - "$loss" "$rows" "${tokens:--}" "$ours" "$theirs" <<'PY'
 import json, sys
 loss, rows, tokens, ours, theirs = sys.argv[1:]
