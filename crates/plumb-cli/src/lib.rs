@@ -23,6 +23,7 @@ pub fn emit(text: &str) {
 
 pub mod bench;
 pub mod eval_loss;
+pub mod rank;
 pub mod render;
 pub mod workspace;
 
@@ -116,6 +117,31 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fit a preference model over items (pairwise CSV or JSONL rankings) and print the leaderboard (docs/ratings.md).
+    Rank {
+        /// CSV `item_a,item_b,winner` (a|b|tie) or `item_a,item_b,wins_a,wins_b[,ties]`, or JSONL rankings, best first.
+        file: PathBuf,
+        /// The model (default: bt for pairwise CSV, pl for JSONL rankings).
+        #[arg(long, value_enum)]
+        model: Option<rank::RankModel>,
+        /// Adds (λ/2)·Σθ² to the negative log-likelihood.
+        #[arg(long, default_value_t = 0.0)]
+        l2: f64,
+        /// The item whose ability is fixed at 0 (default: abilities sum to zero).
+        #[arg(long)]
+        reference: Option<String>,
+        /// Count each tie as half a win for each side (bt, thurstone).
+        #[arg(long, value_enum)]
+        ties: Option<rank::RankTies>,
+        /// Bootstrap resamples for 95% percentile intervals (needs --seed).
+        #[arg(long)]
+        bootstrap: Option<usize>,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print {"items": [{"item", "ability", "se", "ci"?}], "loglik", "iterations", "tie_param"?}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -157,6 +183,19 @@ pub fn run(cli: Cli) -> i32 {
         Command::Lsp => plumb_lsp::run_stdio(),
         Command::Bench { name, rows, tokens, params, backend, threads, runs, json } => {
             bench_command(&name, rows, tokens, &params, backend, threads, runs, json)
+        }
+        Command::Rank { file, model, l2, reference, ties, bootstrap, seed, json } => {
+            let request = rank::RankRequest {
+                file: &file,
+                model,
+                l2,
+                reference: reference.as_deref(),
+                ties,
+                bootstrap,
+                seed,
+                json,
+            };
+            rank::rank_command(&request)
         }
         Command::EvalLoss { name, params, input, backend, threads, recipe, json } => {
             let threads = threads.unwrap_or_else(plumb_cpu::default_threads);

@@ -40,6 +40,9 @@ fn every_raised_code_is_registered() {
         include_str!("../src/workspace.rs"),
         include_str!("../src/eval_loss.rs"),
         include_str!("../src/bench.rs"),
+        include_str!("../src/rank.rs"),
+        include_str!("../../plumb-ratings/src/data.rs"),
+        include_str!("../../plumb-ratings/src/fit.rs"),
     ];
     for source in sources {
         for (at, _) in source.match_indices("\"P0") {

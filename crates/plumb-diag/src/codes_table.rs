@@ -2577,4 +2577,75 @@ train policy on prefs {
         wrong: r#"# plumb eval-loss dpo --backend gpu --input rows.jsonl   (on a machine without a Vulkan driver)"#,
         right: r#"# apt-get install mesa-vulkan-drivers libvulkan1, or use --backend cpu"#,
     },
+    CodeInfo {
+        code: "P0601",
+        title: "unreadable ratings file (rank)",
+        explanation: r#"The file given to `plumb rank` cannot be read, is not UTF-8, is empty, or its CSV header is not one of the two accepted forms: `item_a,item_b,winner` (one comparison per row, winner a, b or tie) or `item_a,item_b,wins_a,wins_b[,ties]` (counts). Files ending in `.jsonl` (or starting with `[`) are read as rankings, one JSON array of item names per line, best first. See docs/ratings.md."#,
+        wrong: r#"# plumb rank votes.csv   with the header `left,right,result`"#,
+        right: r#"# item_a,item_b,winner"#,
+    },
+    CodeInfo {
+        code: "P0602",
+        title: "bad comparison row (rank)",
+        explanation: r#"A row of a pairwise CSV file has the wrong number of fields, an empty item name, an item compared with itself, a winner other than a, b or tie, or a count that is not a number ≥ 0. The message names the file and line."#,
+        wrong: r#"# item_a,item_b,winner
+# gpt,claude,left"#,
+        right: r#"# item_a,item_b,winner
+# gpt,claude,a"#,
+    },
+    CodeInfo {
+        code: "P0603",
+        title: "bad ranking line (rank)",
+        explanation: r#"A line of a JSONL rankings file is not a JSON array of item names, lists fewer than two items, or lists an item twice. Each line is one ranking, best first. The message names the file and line."#,
+        wrong: r#"# ["a"]"#,
+        right: r#"# ["a", "b", "c"]"#,
+    },
+    CodeInfo {
+        code: "P0604",
+        title: "disconnected comparison graph (rank)",
+        explanation: r#"Some items are never linked to the others by a chain of comparisons, so their abilities relative to the rest are not identified by the data: any shift of one part fits equally well. Add comparisons that link the parts, or add a prior with `--l2 λ` (e.g. 0.01), which pulls every ability towards 0 and makes the estimate unique. Also raised when there is only one item."#,
+        wrong: r#"# item_a,item_b,winner
+# a,b,a
+# c,d,a   (a and b are never compared with c or d)"#,
+        right: r#"# plumb rank votes.csv --l2 0.01"#,
+    },
+    CodeInfo {
+        code: "P0605",
+        title: "item that never wins or never loses (rank)",
+        explanation: r#"Without a prior, the maximum-likelihood ability of an item that never wins is −∞ (one that never loses, +∞); the same holds for a group of items that never wins (or never loses) against the rest. Add `--l2 λ` for a finite, shrunken estimate, or collect comparisons where the item wins and loses. With `--ties half` (and with the Davidson model) a tie counts as both a win and a loss for this check."#,
+        wrong: r#"# item_a,item_b,winner
+# a,b,a
+# a,c,a
+# b,c,a
+# c,b,a   (a never loses)"#,
+        right: r#"# plumb rank votes.csv --l2 0.01"#,
+    },
+    CodeInfo {
+        code: "P0606",
+        title: "bad --reference or prior (rank)",
+        explanation: r#"`--reference ITEM` must name an item that appears in the file, spelled exactly as there (items are strings: `000` and `0` differ), and `--l2` must be a number ≥ 0."#,
+        wrong: r#"# plumb rank votes.csv --reference gpt4   (the file says gpt-4)"#,
+        right: r#"# plumb rank votes.csv --reference gpt-4"#,
+    },
+    CodeInfo {
+        code: "P0607",
+        title: "model that does not fit the data (rank)",
+        explanation: r#"Rankings (a JSONL file) are fitted by the Plackett–Luce model (`--model pl`, the default for rankings); Bradley–Terry, Thurstone and Davidson take pairwise CSV. A pairwise CSV may be fitted with `--model pl`, which treats each decided comparison as a two-item ranking (this equals Bradley–Terry; ties are dropped)."#,
+        wrong: r#"# plumb rank rankings.jsonl --model bt"#,
+        right: r#"# plumb rank rankings.jsonl --model pl"#,
+    },
+    CodeInfo {
+        code: "P0608",
+        title: "Davidson fit without ties, or with only ties (rank)",
+        explanation: r#"Davidson's tie parameter ν is estimated from the share of ties: with no ties its estimate is 0, with only ties it is infinite, and neither is a finite fit. Use `--model bt` for data without ties (or `--ties half`)."#,
+        wrong: r#"# plumb rank decisive_votes.csv --model davidson"#,
+        right: r#"# plumb rank decisive_votes.csv --model bt"#,
+    },
+    CodeInfo {
+        code: "P0609",
+        title: "fit that did not converge (rank)",
+        explanation: r#"Newton's method did not reach the tolerance (abilities stable to 1e-8) within its iteration limit, or the Hessian was singular. This points to data near the edge of identifiability (a nearly separated comparison graph); add `--l2 λ` with a small λ such as 0.01."#,
+        wrong: r#"# plumb rank nearly_separated.csv"#,
+        right: r#"# plumb rank nearly_separated.csv --l2 0.01"#,
+    },
 ];

@@ -1,0 +1,20 @@
+//! Times loading and fitting a votes file: `cargo run --release -p plumb-ratings --example time_rank -- votes.csv`.
+
+fn main() {
+    let path = std::env::args().nth(1).expect("a votes file");
+    let start = std::time::Instant::now();
+    let data = plumb_ratings::load(std::path::Path::new(&path)).expect("loads");
+    let loaded = start.elapsed();
+    let fit =
+        plumb_ratings::fit(&data, &plumb_ratings::Options::new(plumb_ratings::Model::BradleyTerry)).expect("fits");
+    let total = start.elapsed();
+    println!(
+        "{} items, {} comparisons: load {:.3} s, fit {:.3} s ({} Newton iterations), total {:.3} s",
+        data.items.len(),
+        data.units(),
+        loaded.as_secs_f64(),
+        (total - loaded).as_secs_f64(),
+        fit.iterations,
+        total.as_secs_f64()
+    );
+}

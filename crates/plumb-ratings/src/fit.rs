@@ -1,0 +1,680 @@
+//! Maximum likelihood: pairwise data aggregated to unordered pair counts,
+//! then Newton steps on the (m−1)×(m−1) reduced Hessian (one abilities
+//! coordinate is eliminated by the constraint), factored by a dense Cholesky,
+//! with a backtracking line search. Standard errors come from the same reduced
+//! Hessian at the optimum; bootstrap refits start from the full-data optimum.
+
+use crate::data::{Dataset, Observations, PairRow};
+use crate::linalg;
+use crate::{Fit, Intervals, Model, Options, RatingsError, Ties};
+
+/// Aggregated counts over unordered pairs i < j.
+struct Pairs {
+    i: Vec<u32>,
+    j: Vec<u32>,
+    /// i beat j, j beat i, ties.
+    wij: Vec<f64>,
+    wji: Vec<f64>,
+    t: Vec<f64>,
+}
+
+fn aggregate(rows: &[PairRow], n: usize) -> Pairs {
+    let mut pairs = Pairs { i: Vec::new(), j: Vec::new(), wij: Vec::new(), wji: Vec::new(), t: Vec::new() };
+    let push = |pairs: &mut Pairs, i: u32, j: u32| {
+        pairs.i.push(i);
+        pairs.j.push(j);
+        pairs.wij.push(0.0);
+        pairs.wji.push(0.0);
+        pairs.t.push(0.0);
+        pairs.i.len() - 1
+    };
+    let add = |pairs: &mut Pairs, slot: usize, row: &PairRow| {
+        if row.a < row.b {
+            pairs.wij[slot] += row.wins_a;
+            pairs.wji[slot] += row.wins_b;
+        } else {
+            pairs.wij[slot] += row.wins_b;
+            pairs.wji[slot] += row.wins_a;
+        }
+        pairs.t[slot] += row.ties;
+    };
+    if n <= 2048 {
+        let mut table = vec![u32::MAX; n * n];
+        for row in rows {
+            let (i, j) = (row.a.min(row.b), row.a.max(row.b));
+            let cell = &mut table[i as usize * n + j as usize];
+            if *cell == u32::MAX {
+                *cell = push(&mut pairs, i, j) as u32;
+            }
+            let slot = *cell as usize;
+            add(&mut pairs, slot, row);
+        }
+    } else {
+        let mut table = std::collections::HashMap::new();
+        for row in rows {
+            let (i, j) = (row.a.min(row.b), row.a.max(row.b));
+            let key = (u64::from(i) << 32) | u64::from(j);
+            let slot = *table.entry(key).or_insert_with(|| push(&mut pairs, i, j));
+            add(&mut pairs, slot, row);
+        }
+    }
+    pairs
+}
+
+/// Which coordinate the constraint eliminates, and how.
+#[derive(Clone, Copy)]
+struct Constraint {
+    k: usize,
+    /// θ_k = 0 (reference) or θ_k = −Σ_{i≠k} θ_i (mean zero).
+    mean_zero: bool,
+}
+
+struct Problem<'a> {
+    model: Model,
+    n: usize,
+    /// Number of parameters: n abilities, plus log ν for Davidson.
+    m: usize,
+    l2: f64,
+    pairs: Option<Pairs>,
+    rankings: Option<&'a [Vec<u32>]>,
+}
+
+/// log Φ(x) and the inverse Mills ratio φ(x)/Φ(x).
+#[inline]
+fn log_cdf_and_mills(x: f64) -> (f64, f64) {
+    const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
+    if x > -30.0 {
+        let cdf = 0.5 * libm::erfc(-x * std::f64::consts::FRAC_1_SQRT_2);
+        let log_pdf = -0.5 * x * x - LN_SQRT_2PI;
+        (cdf.ln(), (log_pdf - cdf.ln()).exp())
+    } else {
+        // Asymptotic series: Φ(x) ≈ φ(x)/(−x)·(1 − 1/x² + 3/x⁴ − 15/x⁶).
+        let z = 1.0 / (x * x);
+        let series = 1.0 - z + 3.0 * z * z - 15.0 * z * z * z;
+        let log_pdf = -0.5 * x * x - LN_SQRT_2PI;
+        (log_pdf - (-x).ln() + series.ln(), -x / series)
+    }
+}
+
+/// Per-pair negative log-likelihood in d = θi − θj and its first two derivatives.
+#[inline]
+fn pair_terms(model: Model, d: f64, wij: f64, wji: f64) -> (f64, f64, f64) {
+    match model {
+        Model::Thurstone => {
+            let (lp, rp) = log_cdf_and_mills(d);
+            let (lm, rm) = log_cdf_and_mills(-d);
+            let f = -(wij * lp + wji * lm);
+            let g = -wij * rp + wji * rm;
+            let h = wij * rp * (d + rp) + wji * rm * (-d + rm);
+            (f, g, h)
+        }
+        _ => {
+            // One exp and one log1p: with e = exp(−|d|), log σ(d) = min(d, 0) − log1p(e), log σ(−d) = log σ(d) − d.
+            let e = (-d.abs()).exp();
+            let log_p = d.min(0.0) - e.ln_1p();
+            let p = if d >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+            let f = -(wij * log_p + wji * (log_p - d));
+            let total = wij + wji;
+            (f, total * p - wij, total * p * (1.0 - p))
+        }
+    }
+}
+
+impl Problem<'_> {
+    /// Negative penalised log-likelihood; with `grad` and `hess` their derivatives (hess: m×m row-major).
+    fn eval(&self, p: &[f64], mut grad: Option<&mut [f64]>, mut hess: Option<&mut [f64]>) -> f64 {
+        let (n, m) = (self.n, self.m);
+        if let Some(g) = grad.as_deref_mut() {
+            g.iter_mut().for_each(|v| *v = 0.0);
+        }
+        if let Some(h) = hess.as_deref_mut() {
+            h.iter_mut().for_each(|v| *v = 0.0);
+        }
+        let mut f = 0.0;
+        if let Some(pairs) = &self.pairs {
+            for s in 0..pairs.i.len() {
+                let (i, j) = (pairs.i[s] as usize, pairs.j[s] as usize);
+                let d = p[i] - p[j];
+                let (fs, gd, hd, ga, hda, haa) = if self.model == Model::Davidson {
+                    davidson_terms(d, p[n], pairs.wij[s], pairs.wji[s], pairs.t[s])
+                } else {
+                    let (fs, gd, hd) = pair_terms(self.model, d, pairs.wij[s], pairs.wji[s]);
+                    (fs, gd, hd, 0.0, 0.0, 0.0)
+                };
+                f += fs;
+                if let Some(g) = grad.as_deref_mut() {
+                    g[i] += gd;
+                    g[j] -= gd;
+                    if m > n {
+                        g[n] += ga;
+                    }
+                }
+                if let Some(h) = hess.as_deref_mut() {
+                    h[i * m + i] += hd;
+                    h[j * m + j] += hd;
+                    h[i * m + j] -= hd;
+                    h[j * m + i] -= hd;
+                    if m > n {
+                        h[i * m + n] += hda;
+                        h[n * m + i] += hda;
+                        h[j * m + n] -= hda;
+                        h[n * m + j] -= hda;
+                        h[n * m + n] += haa;
+                    }
+                }
+            }
+        }
+        if let Some(rankings) = self.rankings {
+            let mut probs = Vec::new();
+            for ranking in rankings {
+                for stage in 0..ranking.len() - 1 {
+                    let set = &ranking[stage..];
+                    let top = set.iter().map(|&r| p[r as usize]).fold(f64::NEG_INFINITY, f64::max);
+                    probs.clear();
+                    probs.extend(set.iter().map(|&r| (p[r as usize] - top).exp()));
+                    let total: f64 = probs.iter().sum();
+                    f += top + total.ln() - p[set[0] as usize];
+                    probs.iter_mut().for_each(|q| *q /= total);
+                    if let Some(g) = grad.as_deref_mut() {
+                        g[set[0] as usize] -= 1.0;
+                        for (&r, &q) in set.iter().zip(&probs) {
+                            g[r as usize] += q;
+                        }
+                    }
+                    if let Some(h) = hess.as_deref_mut() {
+                        for (&r, &q) in set.iter().zip(&probs) {
+                            let row = r as usize * m;
+                            h[row + r as usize] += q;
+                            for (&r2, &q2) in set.iter().zip(&probs) {
+                                h[row + r2 as usize] -= q * q2;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if self.l2 > 0.0 {
+            for i in 0..n {
+                f += 0.5 * self.l2 * p[i] * p[i];
+                if let Some(g) = grad.as_deref_mut() {
+                    g[i] += self.l2 * p[i];
+                }
+                if let Some(h) = hess.as_deref_mut() {
+                    h[i * m + i] += self.l2;
+                }
+            }
+        }
+        f
+    }
+
+    /// The (m−1)-vector and (m−1)×(m−1) matrix after eliminating θ_k.
+    fn reduce(&self, c: Constraint, g: &[f64], h: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let (n, m) = (self.n, self.m);
+        let r = m - 1;
+        let full = |a: usize| if a < c.k { a } else { a + 1 };
+        let is_theta = |a: usize| c.mean_zero && full(a) < n;
+        let mut gr = vec![0.0; r];
+        let mut hr = vec![0.0; r * r];
+        let k = c.k;
+        for a in 0..r {
+            let fa = full(a);
+            gr[a] = g[fa] - if is_theta(a) { g[k] } else { 0.0 };
+            let row = &h[fa * m..fa * m + m];
+            let out = &mut hr[a * r..a * r + r];
+            let hak = row[k];
+            for (b, slot) in out.iter_mut().enumerate() {
+                let fb = full(b);
+                let mut v = row[fb];
+                if is_theta(b) {
+                    v -= hak;
+                }
+                if is_theta(a) {
+                    v -= h[k * m + fb];
+                    if is_theta(b) {
+                        v += h[k * m + k];
+                    }
+                }
+                *slot = v;
+            }
+        }
+        (gr, hr)
+    }
+
+    fn expand(&self, c: Constraint, step: &[f64]) -> Vec<f64> {
+        let mut full = vec![0.0; self.m];
+        let mut sum = 0.0;
+        for (a, &s) in step.iter().enumerate() {
+            let fa = if a < c.k { a } else { a + 1 };
+            full[fa] = s;
+            if fa < self.n {
+                sum += s;
+            }
+        }
+        if c.mean_zero {
+            full[c.k] = -sum;
+        }
+        full
+    }
+}
+
+/// Davidson terms in d = θi − θj and α = log ν: (f, ∂d, ∂²d, ∂α, ∂d∂α, ∂²α).
+#[inline]
+fn davidson_terms(d: f64, alpha: f64, wij: f64, wji: f64, t: f64) -> (f64, f64, f64, f64, f64, f64) {
+    // P(i) = e^{a}/D, P(j) = e^{−a}/D, P(tie) = ν/D with a = d/2, D = e^{a} + e^{−a} + ν.
+    let a = 0.5 * d;
+    let big = a.abs().max(alpha);
+    let (ep, em, nu) = ((a - big).exp(), (-a - big).exp(), (alpha - big).exp());
+    let dd = ep + em + nu;
+    let log_d = big + dd.ln();
+    let total = wij + wji + t;
+    let f = -((wij - wji) * a + t * alpha - total * log_d);
+    let (s, c, v) = ((ep - em) / dd, (ep + em) / dd, nu / dd);
+    // ∂log D/∂a = s, ∂log D/∂α = v; ∂²/∂a² = c − s², ∂²/∂a∂α = −s v, ∂²/∂α² = v − v².
+    let ga = -(wij - wji) + total * s;
+    let gal = -t + total * v;
+    let haa = total * (c - s * s);
+    let hdal = total * (-s * v);
+    let hal = total * (v - v * v);
+    (f, 0.5 * ga, 0.25 * haa, gal, 0.5 * hdal, hal)
+}
+
+fn problem<'a>(data: &'a Dataset, opts: &Options) -> Result<Problem<'a>, RatingsError> {
+    let n = data.items.len();
+    let m = if opts.model == Model::Davidson { n + 1 } else { n };
+    let mut prob = Problem { model: opts.model, n, m, l2: opts.l2, pairs: None, rankings: None };
+    match (&data.observations, opts.model) {
+        (Observations::Rankings(r), Model::PlackettLuce) => prob.rankings = Some(r),
+        (Observations::Rankings(_), _) => {
+            return Err(RatingsError {
+                code: "P0607",
+                message: "rankings (JSONL) need the Plackett–Luce model: use --model pl".into(),
+            });
+        }
+        (Observations::Pairs(rows), model) => {
+            let mut pairs = aggregate(rows, n);
+            if model != Model::Davidson {
+                for s in 0..pairs.t.len() {
+                    if opts.ties == Ties::Half && model != Model::PlackettLuce {
+                        pairs.wij[s] += 0.5 * pairs.t[s];
+                        pairs.wji[s] += 0.5 * pairs.t[s];
+                    }
+                    pairs.t[s] = 0.0;
+                }
+                if model == Model::PlackettLuce {
+                    prob.model = Model::BradleyTerry; // two-item rankings: PL is BT
+                }
+            }
+            prob.pairs = Some(pairs);
+        }
+    }
+    if n < 2 {
+        return Err(RatingsError {
+            code: "P0604",
+            message: "there is only one item; ranking needs at least two".into(),
+        });
+    }
+    Ok(prob)
+}
+
+/// Checks that the maximum-likelihood estimate exists without a prior: the
+/// comparison graph is connected, and every group of items both wins and loses
+/// against the rest (the "beats" graph is strongly connected).
+fn check_existence(prob: &Problem, data: &Dataset, opts: &Options) -> Result<(), RatingsError> {
+    let n = prob.n;
+    let mut forward: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut undirected: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut edge = |a: usize, b: usize, a_beats_b: bool, b_beats_a: bool| {
+        undirected[a].push(b as u32);
+        undirected[b].push(a as u32);
+        if a_beats_b {
+            forward[a].push(b as u32);
+        }
+        if b_beats_a {
+            forward[b].push(a as u32);
+        }
+    };
+    let (mut ties, mut decisive) = (0.0, 0.0);
+    if let Some(pairs) = &prob.pairs {
+        for s in 0..pairs.i.len() {
+            let (i, j) = (pairs.i[s] as usize, pairs.j[s] as usize);
+            let tie = pairs.t[s] > 0.0;
+            ties += pairs.t[s];
+            decisive += pairs.wij[s] + pairs.wji[s];
+            if pairs.wij[s] > 0.0 || pairs.wji[s] > 0.0 || tie {
+                edge(i, j, pairs.wij[s] > 0.0 || tie, pairs.wji[s] > 0.0 || tie);
+            }
+        }
+    }
+    if let Some(rankings) = prob.rankings {
+        for ranking in rankings {
+            for (k, &a) in ranking.iter().enumerate() {
+                for &b in &ranking[k + 1..] {
+                    edge(a as usize, b as usize, true, false);
+                }
+            }
+        }
+    }
+    if prob.model == Model::Davidson && (ties == 0.0 || decisive == 0.0) {
+        let what = if ties == 0.0 { "no ties" } else { "only ties" };
+        return Err(RatingsError {
+            code: "P0608",
+            message: format!(
+                "the data have {what}, so Davidson's tie parameter has no finite estimate; use --model bt for data without ties"
+            ),
+        });
+    }
+    if opts.l2 > 0.0 {
+        return Ok(());
+    }
+    let reach = |adj: &[Vec<u32>], start: usize| {
+        let mut seen = vec![false; n];
+        let mut stack = vec![start];
+        seen[start] = true;
+        while let Some(v) = stack.pop() {
+            for &w in &adj[v] {
+                if !seen[w as usize] {
+                    seen[w as usize] = true;
+                    stack.push(w as usize);
+                }
+            }
+        }
+        seen
+    };
+    let connected = reach(&undirected, 0);
+    if let Some(out) = connected.iter().position(|&s| !s) {
+        let size = connected.iter().filter(|&&s| s).count();
+        return Err(RatingsError {
+            code: "P0604",
+            message: format!(
+                "the comparison graph is disconnected: `{}` and `{}` are never linked by a chain of comparisons ({size} of {n} items reachable from `{}`); abilities across the parts are not identified — add --l2 (e.g. --l2 0.01) or more comparisons",
+                data.items[0], data.items[out], data.items[0]
+            ),
+        });
+    }
+    let mut backward: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (a, outs) in forward.iter().enumerate() {
+        for &b in outs {
+            backward[b as usize].push(a as u32);
+        }
+    }
+    let fail = |message: String| {
+        Err(RatingsError {
+            code: "P0605",
+            message: format!(
+                "{message}, so its maximum-likelihood ability is infinite; add --l2 (e.g. --l2 0.01) for a finite estimate"
+            ),
+        })
+    };
+    if let Some(i) = (0..n).find(|&i| forward[i].is_empty()) {
+        return fail(format!("`{}` never wins", data.items[i]));
+    }
+    if let Some(i) = (0..n).find(|&i| backward[i].is_empty()) {
+        return fail(format!("`{}` never loses", data.items[i]));
+    }
+    // Items that item 0 does not beat through a chain never lose to the others; likewise backwards.
+    for (seen, verb) in [
+        (reach(&forward, 0), "never loses to the other items"),
+        (reach(&backward, 0), "never wins against the other items"),
+    ] {
+        let group: Vec<String> =
+            seen.iter().enumerate().filter(|(_, s)| !**s).map(|(i, _)| format!("`{}`", data.items[i])).collect();
+        if !group.is_empty() {
+            let more = if group.len() > 5 { ", …" } else { "" };
+            let shown = group.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+            return fail(format!("the group {{{shown}{more}}} {verb}"));
+        }
+    }
+    Ok(())
+}
+
+fn max_abs(v: &[f64]) -> f64 {
+    v.iter().fold(0.0, |a, &x| a.max(x.abs()))
+}
+
+/// A Newton step by Cholesky, with Levenberg damping while the matrix is not positive definite.
+fn cholesky_step(hr: &mut [f64], r: usize, rhs: Vec<f64>) -> Result<Vec<f64>, RatingsError> {
+    let mut damping = 0.0;
+    let backup = hr.to_vec();
+    while !linalg::cholesky(hr, r) {
+        damping = if damping == 0.0 { 1e-8 * (1.0 + max_abs(&backup)) } else { damping * 10.0 };
+        if !damping.is_finite() || damping > 1e12 {
+            return Err(RatingsError {
+                code: "P0609",
+                message: "the Hessian is singular: the abilities are not identified; add --l2".into(),
+            });
+        }
+        hr.copy_from_slice(&backup);
+        for a in 0..r {
+            hr[a * r + a] += damping;
+        }
+    }
+    let mut step = rhs;
+    linalg::forward(hr, r, &mut step);
+    linalg::backward(hr, r, &mut step);
+    Ok(step)
+}
+
+fn newton(
+    prob: &Problem,
+    c: Constraint,
+    opts: &Options,
+    start: Option<&[f64]>,
+    want_se: bool,
+) -> Result<(Vec<f64>, usize, Vec<f64>), RatingsError> {
+    let m = prob.m;
+    let mut p = match start {
+        Some(s) => s.to_vec(),
+        None => vec![0.0; m],
+    };
+    let mut g = vec![0.0; m];
+    let mut h = vec![0.0; m * m];
+    let mut iterations = 0;
+    loop {
+        if iterations >= opts.max_iterations {
+            return Err(RatingsError {
+                code: "P0609",
+                message: format!("the fit did not converge in {} Newton iterations; try --l2", opts.max_iterations),
+            });
+        }
+        let f = prob.eval(&p, Some(&mut g), Some(&mut h));
+        let (gr, mut hr) = prob.reduce(c, &g, &h);
+        let r = m - 1;
+        let rhs: Vec<f64> = gr.iter().map(|x| -x).collect();
+        // Conjugate gradients on the dense reduced Hessian cost O(m²) per iteration
+        // and converge in tens of iterations on well-linked comparison graphs; the
+        // O(m³/3) Cholesky is the fallback (and is needed once, for the SEs).
+        let step = match linalg::pcg(&hr, r, &rhs, 1e-11, 300) {
+            Some(step) => step,
+            None => cholesky_step(&mut hr, r, rhs)?,
+        };
+        let delta = prob.expand(c, &step);
+        let slope: f64 = g.iter().zip(&delta).map(|(a, b)| a * b).sum();
+        let mut t = 1.0;
+        let mut trial = vec![0.0; m];
+        loop {
+            for a in 0..m {
+                trial[a] = p[a] + t * delta[a];
+            }
+            let ft = prob.eval(&trial, None, None);
+            if ft.is_finite() && ft <= f + 1e-4 * t * slope + 1e-12 * f.abs().max(1.0) {
+                break;
+            }
+            t *= 0.5;
+            if t < 1e-12 {
+                break;
+            }
+        }
+        p.copy_from_slice(&trial);
+        iterations += 1;
+        if !p.iter().all(|x| x.is_finite()) {
+            return Err(RatingsError { code: "P0609", message: "the fit diverged; add --l2".into() });
+        }
+        if t * max_abs(&delta) < opts.tolerance {
+            break;
+        }
+    }
+    if !want_se {
+        return Ok((p, iterations, Vec::new()));
+    }
+    prob.eval(&p, Some(&mut g), Some(&mut h));
+    let (_, mut hr) = prob.reduce(c, &g, &h);
+    let r = m - 1;
+    let mut se = vec![0.0; prob.n];
+    if linalg::cholesky(&mut hr, r) {
+        let diag = linalg::inverse_diagonal(&hr, r);
+        for (a, &v) in diag.iter().enumerate() {
+            let fa = if a < c.k { a } else { a + 1 };
+            if fa < prob.n {
+                se[fa] = v.sqrt();
+            }
+        }
+        if c.mean_zero {
+            let mut ones: Vec<f64> =
+                (0..r).map(|a| if (if a < c.k { a } else { a + 1 }) < prob.n { 1.0 } else { 0.0 }).collect();
+            linalg::forward(&hr, r, &mut ones);
+            se[c.k] = ones.iter().map(|x| x * x).sum::<f64>().sqrt();
+        }
+    } else {
+        se.iter_mut().for_each(|s| *s = f64::NAN);
+    }
+    Ok((p, iterations, se))
+}
+
+fn fit_from(data: &Dataset, opts: &Options, start: Option<&[f64]>, want_se: bool) -> Result<Fit, RatingsError> {
+    if opts.l2.is_nan() || opts.l2 < 0.0 || !opts.l2.is_finite() {
+        return Err(RatingsError { code: "P0606", message: format!("--l2 must be a number ≥ 0, found {}", opts.l2) });
+    }
+    let prob = problem(data, opts)?;
+    check_existence(&prob, data, opts)?;
+    let c = match opts.reference {
+        Some(k) if k < prob.n => Constraint { k, mean_zero: false },
+        Some(k) => return Err(RatingsError { code: "P0606", message: format!("reference index {k} is out of range") }),
+        None => Constraint { k: prob.n - 1, mean_zero: true },
+    };
+    let (p, iterations, se) = newton(&prob, c, opts, start, want_se)?;
+    let mut abilities = p[..prob.n].to_vec();
+    // Remove rounding drift from the constraint.
+    if c.mean_zero {
+        let mean = abilities.iter().sum::<f64>() / prob.n as f64;
+        abilities.iter_mut().for_each(|x| *x -= mean);
+    } else {
+        let shift = abilities[c.k];
+        abilities.iter_mut().for_each(|x| *x -= shift);
+    }
+    let mut at = abilities.clone();
+    if prob.m > prob.n {
+        at.push(p[prob.n]);
+    }
+    let penalty = 0.5 * opts.l2 * abilities.iter().map(|x| x * x).sum::<f64>();
+    let loglik = -(prob.eval(&at, None, None) - penalty);
+    let tie_param = (prob.model == Model::Davidson).then(|| p[prob.n].exp());
+    Ok(Fit { abilities, se, loglik, iterations, tie_param })
+}
+
+/// Fits the model by maximum likelihood (maximum a posteriori with `l2` > 0).
+pub fn fit(data: &Dataset, opts: &Options) -> Result<Fit, RatingsError> {
+    fit_from(data, opts, None, true)
+}
+
+/// SplitMix64: a small, seeded, portable generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    sorted[lo] + (pos - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+/// 95 % percentile intervals from `replicates` refits on comparisons (or
+/// rankings) resampled with replacement; deterministic for a seed.
+pub fn bootstrap(
+    data: &Dataset,
+    opts: &Options,
+    estimate: &Fit,
+    replicates: usize,
+    seed: u64,
+) -> Result<Intervals, RatingsError> {
+    let n = data.items.len();
+    let mut rng = Rng(seed);
+    let mut draws: Vec<Vec<f64>> = vec![Vec::with_capacity(replicates); n];
+    let mut start = estimate.abilities.clone();
+    if let Some(nu) = estimate.tie_param {
+        start.push(nu.ln());
+    }
+    // Individual comparisons as cells (row, outcome) with their counts.
+    let cells: Vec<(usize, usize, f64)> = match &data.observations {
+        Observations::Pairs(rows) => rows
+            .iter()
+            .enumerate()
+            .flat_map(|(r, row)| [(r, 0, row.wins_a), (r, 1, row.wins_b), (r, 2, row.ties)])
+            .filter(|c| c.2 > 0.0)
+            .collect(),
+        Observations::Rankings(r) => (0..r.len()).map(|i| (i, 0, 1.0)).collect(),
+    };
+    let mut cumulative = Vec::with_capacity(cells.len());
+    let mut total = 0.0;
+    for cell in &cells {
+        total += cell.2;
+        cumulative.push(total);
+    }
+    let draws_per = total.round() as usize;
+    for replicate in 0..replicates {
+        let mut counts = vec![0.0f64; cells.len()];
+        for _ in 0..draws_per {
+            let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
+            let at = cumulative.partition_point(|&c| c <= u).min(cells.len() - 1);
+            counts[at] += 1.0;
+        }
+        let observations = match &data.observations {
+            Observations::Pairs(rows) => {
+                let mut out = Vec::new();
+                for (cell, &count) in cells.iter().zip(&counts) {
+                    if count > 0.0 {
+                        let mut row = rows[cell.0];
+                        row.wins_a = if cell.1 == 0 { count } else { 0.0 };
+                        row.wins_b = if cell.1 == 1 { count } else { 0.0 };
+                        row.ties = if cell.1 == 2 { count } else { 0.0 };
+                        out.push(row);
+                    }
+                }
+                Observations::Pairs(out)
+            }
+            Observations::Rankings(r) => {
+                let mut out = Vec::new();
+                for (cell, &count) in cells.iter().zip(&counts) {
+                    for _ in 0..count as usize {
+                        out.push(r[cell.0].clone());
+                    }
+                }
+                Observations::Rankings(out)
+            }
+        };
+        let sample = Dataset { items: data.items.clone(), observations };
+        let refit = fit_from(&sample, opts, Some(&start), false).map_err(|e| RatingsError {
+            code: e.code,
+            message: format!("bootstrap resample {}: {}", replicate + 1, e.message),
+        })?;
+        for (i, &a) in refit.abilities.iter().enumerate() {
+            draws[i].push(a);
+        }
+    }
+    let mut lower = Vec::with_capacity(n);
+    let mut upper = Vec::with_capacity(n);
+    for mut d in draws {
+        d.sort_by(f64::total_cmp);
+        lower.push(percentile(&d, 0.025));
+        upper.push(percentile(&d, 0.975));
+    }
+    Ok(Intervals { lower, upper })
+}
