@@ -629,11 +629,17 @@ pub fn bootstrap(
         cumulative.push(total);
     }
     let draws_per = total.round() as usize;
+    // One comparison per cell (the usual one-vote-per-row CSV): draw cells directly.
+    let unit = cells.iter().all(|c| c.2 == 1.0);
     for replicate in 0..replicates {
         let mut counts = vec![0.0f64; cells.len()];
         for _ in 0..draws_per {
-            let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
-            let at = cumulative.partition_point(|&c| c <= u).min(cells.len() - 1);
+            let at = if unit {
+                ((u128::from(rng.next()) * cells.len() as u128) >> 64) as usize
+            } else {
+                let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
+                cumulative.partition_point(|&c| c <= u).min(cells.len() - 1)
+            };
             counts[at] += 1.0;
         }
         let observations = match &data.observations {
