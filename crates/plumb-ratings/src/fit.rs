@@ -468,7 +468,15 @@ fn newton(
     };
     let mut g = vec![0.0; m];
     let mut h = vec![0.0; m * m];
+    // The full step is tried with the gradient and Hessian evaluated at once, so
+    // an accepted step (the usual case) costs one pass over the pairs, not two.
+    let (mut g_trial, mut h_trial) = (vec![0.0; m], vec![0.0; m * m]);
+    let mut f = prob.eval(&p, Some(&mut g), Some(&mut h));
     let mut iterations = 0;
+    // CG is given at most the work of one factorisation (m/3 iterations of O(m²));
+    // once it fails (a sparse, badly conditioned graph) Cholesky is used from then on.
+    let cg_limit = ((m - 1) / 3).clamp(10, 300);
+    let mut use_cg = true;
     loop {
         if iterations >= opts.max_iterations {
             return Err(RatingsError {
@@ -476,35 +484,61 @@ fn newton(
                 message: format!("the fit did not converge in {} Newton iterations; try --l2", opts.max_iterations),
             });
         }
-        let f = prob.eval(&p, Some(&mut g), Some(&mut h));
         let (gr, mut hr) = prob.reduce(c, &g, &h);
         let r = m - 1;
         let rhs: Vec<f64> = gr.iter().map(|x| -x).collect();
         // Conjugate gradients on the dense reduced Hessian cost O(m²) per iteration
         // and converge in tens of iterations on well-linked comparison graphs; the
         // O(m³/3) Cholesky is the fallback (and is needed once, for the SEs).
-        let step = match linalg::pcg(&hr, r, &rhs, 1e-11, 300) {
+        let solved = if use_cg { linalg::pcg(&hr, r, &rhs, 1e-11, cg_limit) } else { None };
+        let step = match solved {
             Some(step) => step,
-            None => cholesky_step(&mut hr, r, rhs)?,
+            None => {
+                use_cg = false;
+                cholesky_step(&mut hr, r, rhs)?
+            }
         };
         let delta = prob.expand(c, &step);
         let slope: f64 = g.iter().zip(&delta).map(|(a, b)| a * b).sum();
         let mut t = 1.0;
         let mut trial = vec![0.0; m];
+        let mut derivatives_at_trial;
+        let mut f_trial;
         loop {
             for a in 0..m {
                 trial[a] = p[a] + t * delta[a];
             }
-            let ft = prob.eval(&trial, None, None);
-            if ft.is_finite() && ft <= f + 1e-4 * t * slope + 1e-12 * f.abs().max(1.0) {
+            derivatives_at_trial = t == 1.0;
+            f_trial = if derivatives_at_trial {
+                prob.eval(&trial, Some(&mut g_trial), Some(&mut h_trial))
+            } else {
+                prob.eval(&trial, None, None)
+            };
+            if f_trial.is_finite() && f_trial <= f + 1e-4 * t * slope + 1e-12 * f.abs().max(1.0) {
                 break;
             }
             t *= 0.5;
             if t < 1e-12 {
+                // No decrease along a Newton direction that is not already tiny: stop
+                // rather than report a point that only looks converged.
+                if max_abs(&delta) > 1e-6 {
+                    return Err(RatingsError {
+                        code: "P0609",
+                        message: "the line search found no decrease; the problem is badly conditioned — add --l2"
+                            .into(),
+                    });
+                }
                 break;
             }
         }
         p.copy_from_slice(&trial);
+        if derivatives_at_trial {
+            std::mem::swap(&mut g, &mut g_trial);
+            std::mem::swap(&mut h, &mut h_trial);
+            f = f_trial;
+        } else {
+            f = prob.eval(&p, Some(&mut g), Some(&mut h));
+        }
         iterations += 1;
         if !p.iter().all(|x| x.is_finite()) {
             return Err(RatingsError { code: "P0609", message: "the fit diverged; add --l2".into() });
@@ -516,7 +550,7 @@ fn newton(
     if !want_se {
         return Ok((p, iterations, Vec::new()));
     }
-    prob.eval(&p, Some(&mut g), Some(&mut h));
+    // g and h are already those at p.
     let (_, mut hr) = prob.reduce(c, &g, &h);
     let r = m - 1;
     let mut se = vec![0.0; prob.n];
