@@ -176,29 +176,47 @@ impl Problem<'_> {
             }
         }
         if let Some(rankings) = self.rankings {
-            let mut probs = Vec::new();
+            // Stage k of a ranking r₁ ≻ … ≻ r_L chooses r_k from {r_k, …, r_L} with
+            // probability w_k / S_k (w = exp θ, S_k the suffix sum). Item u is in stages
+            // 0..=min(u, L−2), so its gradient term is w_u·Σ_{k≤min(u,L−2)} 1/S_k and the
+            // Hessian entry of u, v is −w_u w_v·Σ_{k≤min(u,v,L−2)} 1/S_k²: O(L²) per ranking.
+            let (mut w, mut suffix, mut inv, mut inv2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for ranking in rankings {
-                for stage in 0..ranking.len() - 1 {
-                    let set = &ranking[stage..];
-                    let top = set.iter().map(|&r| p[r as usize]).fold(f64::NEG_INFINITY, f64::max);
-                    probs.clear();
-                    probs.extend(set.iter().map(|&r| (p[r as usize] - top).exp()));
-                    let total: f64 = probs.iter().sum();
-                    f += top + total.ln() - p[set[0] as usize];
-                    probs.iter_mut().for_each(|q| *q /= total);
-                    if let Some(g) = grad.as_deref_mut() {
-                        g[set[0] as usize] -= 1.0;
-                        for (&r, &q) in set.iter().zip(&probs) {
-                            g[r as usize] += q;
+                let l = ranking.len();
+                let top = ranking.iter().map(|&r| p[r as usize]).fold(f64::NEG_INFINITY, f64::max);
+                w.clear();
+                w.extend(ranking.iter().map(|&r| (p[r as usize] - top).exp()));
+                suffix.clear();
+                suffix.resize(l, 0.0);
+                let mut acc = 0.0;
+                for k in (0..l).rev() {
+                    acc += w[k];
+                    suffix[k] = acc;
+                }
+                inv.clear();
+                inv2.clear();
+                let (mut d, mut c2) = (0.0, 0.0);
+                for k in 0..l - 1 {
+                    f += top + suffix[k].ln() - p[ranking[k] as usize];
+                    d += 1.0 / suffix[k];
+                    c2 += 1.0 / (suffix[k] * suffix[k]);
+                    inv.push(d);
+                    inv2.push(c2);
+                }
+                if let Some(g) = grad.as_deref_mut() {
+                    for (u, &r) in ranking.iter().enumerate() {
+                        g[r as usize] += w[u] * inv[u.min(l - 2)];
+                        if u < l - 1 {
+                            g[r as usize] -= 1.0;
                         }
                     }
-                    if let Some(h) = hess.as_deref_mut() {
-                        for (&r, &q) in set.iter().zip(&probs) {
-                            let row = r as usize * m;
-                            h[row + r as usize] += q;
-                            for (&r2, &q2) in set.iter().zip(&probs) {
-                                h[row + r2 as usize] -= q * q2;
-                            }
+                }
+                if let Some(h) = hess.as_deref_mut() {
+                    for (u, &a) in ranking.iter().enumerate() {
+                        let row = a as usize * m;
+                        h[row + a as usize] += w[u] * inv[u.min(l - 2)];
+                        for (v, &b) in ranking.iter().enumerate() {
+                            h[row + b as usize] -= w[u] * w[v] * inv2[u.min(v).min(l - 2)];
                         }
                     }
                 }

@@ -399,6 +399,27 @@ fn plackett_luce_optimum_has_zero_gradient() {
         assert!(g.abs() < 1e-6, "gradient {g}");
     }
     assert!(close(got.loglik, ll(&got.abilities), 1e-10));
+    // Standard errors with item d as the reference, against finite-difference information.
+    let mut opts = Options::new(Model::PlackettLuce);
+    opts.reference = Some(3);
+    let referenced = fit(&data, &opts).unwrap();
+    let objective = |x: &[f64]| ll(&[x[0], x[1], x[2], 0.0]);
+    let x = &referenced.abilities[..3];
+    let h = 1e-4;
+    let info: Vec<Vec<f64>> = (0..3)
+        .map(|k| {
+            let (mut up, mut down) = (x.to_vec(), x.to_vec());
+            up[k] += h;
+            down[k] -= h;
+            let (gu, gd) = (fd_gradient(&objective, &up), fd_gradient(&objective, &down));
+            (0..3).map(|j| -(gu[j] - gd[j]) / (2.0 * h)).collect()
+        })
+        .collect();
+    let cov = invert(info);
+    for k in 0..3 {
+        let se = cov[k][k].sqrt();
+        assert!((referenced.se[k] - se).abs() < 1e-4 * se, "{k}: {} vs {se}", referenced.se[k]);
+    }
 }
 
 #[test]
