@@ -2648,4 +2648,11 @@ train policy on prefs {
         wrong: r#"# plumb rank nearly_separated.csv"#,
         right: r#"# plumb rank nearly_separated.csv --l2 0.01"#,
     },
+    CodeInfo {
+        code: "P0610",
+        title: "too many items for the dense solver (rank)",
+        explanation: r#"`plumb rank` fits by Newton's method on a dense Hessian with one row and column per item, which takes 8·n² bytes per matrix and O(n³) time for the standard errors; it refuses more than 5 000 items (plus Davidson's tie parameter). Rank a subset of items, or merge rare items, until a sparse solver is added."#,
+        wrong: r#"# plumb rank votes_over_20000_items.csv"#,
+        right: r#"# plumb rank votes_top_5000_items.csv"#,
+    },
 ];

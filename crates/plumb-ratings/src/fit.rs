@@ -307,6 +307,9 @@ fn davidson_terms(d: f64, alpha: f64, wij: f64, wji: f64, t: f64) -> (f64, f64, 
     (f, 0.5 * ga, 0.25 * haa, gal, 0.5 * hdal, hal)
 }
 
+/// The most parameters the dense Hessian handles (three 200 MB matrices at the limit).
+pub const MAX_DENSE: usize = 5000;
+
 fn problem<'a>(data: &'a Dataset, opts: &Options) -> Result<Problem<'a>, RatingsError> {
     let n = data.items.len();
     let m = if opts.model == Model::Davidson { n + 1 } else { n };
@@ -335,6 +338,14 @@ fn problem<'a>(data: &'a Dataset, opts: &Options) -> Result<Problem<'a>, Ratings
             }
             prob.pairs = Some(pairs);
         }
+    }
+    if m > MAX_DENSE {
+        return Err(RatingsError {
+            code: "P0610",
+            message: format!(
+                "{n} items exceed the dense Newton solver's limit of {MAX_DENSE} (it holds n×n matrices of 8·n² bytes each)"
+            ),
+        });
     }
     if n < 2 {
         return Err(RatingsError {

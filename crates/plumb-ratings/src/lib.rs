@@ -9,7 +9,7 @@ mod fit;
 mod linalg;
 
 pub use data::{Dataset, Observations, PairRow, load, parse_csv, parse_rankings};
-pub use fit::{bootstrap, fit};
+pub use fit::{MAX_DENSE, bootstrap, fit};
 
 /// A coded error (`P06xx`) with a message that names the file and line where one applies.
 #[derive(Clone, Debug, PartialEq)]

@@ -478,6 +478,8 @@ fn unidentified_data_are_coded_errors_and_the_prior_fixes_them() {
         assert!(got.abilities.iter().all(|a| a.is_finite()) && got.se.iter().all(|s| s.is_finite() && *s > 0.0));
         assert!(close(got.abilities.iter().sum::<f64>(), 0.0, 1e-12));
     }
+    let too_many: Vec<Outcome> = (0..=plumb_ratings::MAX_DENSE).map(|i| Outcome::Win(i, (i + 1) % 5001)).collect();
+    assert_eq!(fit(&dataset(5001, &too_many), &opts).unwrap_err().code, "P0610");
     let no_ties = fit(&dataset(2, &[Outcome::Win(0, 1), Outcome::Win(1, 0)]), &Options::new(Model::Davidson));
     assert_eq!(no_ties.unwrap_err().code, "P0608");
 }
