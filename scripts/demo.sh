@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds plumb and shows what it does today: checks the example recipes, shows the
 # diagnostics for a recipe with the mistakes trainers only find at run time, and
-# evaluates losses and their gradients on rows of model outputs.
+# evaluates losses and their gradients on rows of model outputs, and ranks items
+# from pairwise votes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,9 @@ echo "== plumb eval-loss: DPO and IPO on four rows of model log-probabilities, w
 echo
 echo "== plumb dump ir: the compute graph of a custom loss and its gradient"
 "$plumb" dump ir examples/custom_loss.plumb | head -40
+echo
+echo "== plumb rank: a leaderboard from pairwise votes, with bootstrap intervals"
+"$plumb" rank examples/data/votes.csv --l2 0.1 --bootstrap 200 --seed 1
 echo
 echo "== plumb explain P0305"
 "$plumb" explain P0305
