@@ -8,12 +8,15 @@ if ! command -v cargo >/dev/null; then
     exit 1
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
-# Neovim drives the language server in one end-to-end test, and Mesa's software
-# Vulkan runs the GPU suite; without them those tests report themselves skipped.
+# Neovim drives the language server in one end-to-end test, Mesa's software
+# Vulkan runs the GPU suite, and R's BradleyTerry2 checks `plumb rank`; without
+# them those tests report themselves skipped.
 wanted=()
 command -v nvim >/dev/null || wanted+=(neovim)
 ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || wanted+=(mesa-vulkan-drivers)
 ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1' || wanted+=(libvulkan1)
+# R's BradleyTerry2 is the reference `plumb rank` is compared with.
+Rscript -e 'suppressMessages(library(BradleyTerry2))' >/dev/null 2>&1 || wanted+=(r-cran-bradleyterry2)
 if [ ${#wanted[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     (apt-get update -qq && apt-get install -y -qq "${wanted[@]}") >/dev/null 2>&1 \
         || echo "note: could not install ${wanted[*]}; the tests that need them will be skipped" >&2
