@@ -344,33 +344,25 @@ pub fn eval_loss_on(request: &EvalRequest, backend: crate::Backend, threads: usi
         })?;
         Ok(plumb_interp::outputs(&graph, &values))
     };
+    let inputs32 = || -> Vec<Vec<f32>> { rows.data.iter().map(|v| v.iter().map(|&x| x as f32).collect()).collect() };
     let outputs = match backend {
         crate::Backend::Interp => interpret()?,
         crate::Backend::Cpu => {
             let compiled = plumb_cpu::compile(&graph)
                 .or_else(|e| fail("P0513", format!("the CPU backend cannot run `{}`: {e}", request.loss)))?;
-            let inputs: Vec<Vec<f32>> = rows.data.iter().map(|v| v.iter().map(|&x| x as f32).collect()).collect();
-            let outputs = compiled.run(&rows.batch, &inputs, threads).or_else(|e| fail("P0513", e.to_string()))?;
-            // A NaN loss may be a domain error the interpreter can name precisely.
-            let loss_is_nan = outputs.iter().any(|(n, v)| n == "loss" && v.first().is_some_and(|x| x.is_nan()));
-            if loss_is_nan {
-                interpret()?;
-            }
-            outputs
+            compiled.run(&rows.batch, &inputs32(), threads).or_else(|e| fail("P0513", e.to_string()))?
         }
         crate::Backend::Gpu => {
             let compiled = plumb_gpu::compile(&graph)
                 .or_else(|e| fail("P0514", format!("the GPU backend cannot run `{}`: {e}", request.loss)))?;
-            let inputs: Vec<Vec<f32>> = rows.data.iter().map(|v| v.iter().map(|&x| x as f32).collect()).collect();
-            let outputs = compiled.run(&rows.batch, &inputs).or_else(|e| fail("P0514", e.to_string()))?;
-            // A NaN loss may be a domain error the interpreter can name precisely.
-            let loss_is_nan = outputs.iter().any(|(n, v)| n == "loss" && v.first().is_some_and(|x| x.is_nan()));
-            if loss_is_nan {
-                interpret()?;
-            }
-            outputs
+            compiled.run(&rows.batch, &inputs32()).or_else(|e| fail("P0514", e.to_string()))?
         }
     };
+    // A NaN loss from an f32 backend may be a domain error the interpreter can name precisely.
+    let loss_is_nan = outputs.iter().any(|(n, v)| n == "loss" && v.first().is_some_and(|x| x.is_nan()));
+    if loss_is_nan && backend != crate::Backend::Interp {
+        interpret()?;
+    }
     let value = |name: &str| outputs.iter().find(|(n, _)| n == name).map(|(_, v)| v);
     let loss = value("loss").map_or(f64::NAN, |v| v[0]);
     let row_values = value("rows").map(|v| v.iter().zip(&rows.valid).map(|(x, ok)| ok.then_some(*x)).collect());
