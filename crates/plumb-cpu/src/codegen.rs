@@ -14,6 +14,7 @@ use cranelift_codegen::ir::{
 };
 use cranelift_frontend::{FunctionBuilder, Variable};
 use plumb_fuse::Kernel;
+use plumb_fuse::token_levels as levels;
 use plumb_ir::{Axis, Binary, Graph, NodeId, Op, Reduce, Shape, Unary};
 use std::collections::HashMap;
 
@@ -151,22 +152,6 @@ fn check_supported(graph: &Graph, id: NodeId) -> Result<(), Unsupported> {
             Err(Unsupported(format!("%{}: {:?} is not compiled for the CPU", id.0, std::mem::discriminant(other))))
         }
     }
-}
-
-/// The token-loop level of each kernel node: a per-row reduction over tokens
-/// is ready one level after its operand.
-fn levels(graph: &Graph, kernel: &Kernel) -> HashMap<NodeId, usize> {
-    let mut levels: HashMap<NodeId, usize> = HashMap::new();
-    for id in &kernel.nodes {
-        let op = &graph.node(*id).op;
-        let operand_level = op.operands().iter().map(|o| levels.get(o).copied().unwrap_or(0)).max().unwrap_or(0);
-        let level = match op {
-            Op::Reduce { axis: Axis::Tok | Axis::K, .. } => operand_level + 1,
-            _ => operand_level,
-        };
-        levels.insert(*id, level);
-    }
-    levels
 }
 
 fn is_ragged(shape: Shape) -> bool {

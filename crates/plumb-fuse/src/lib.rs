@@ -259,6 +259,23 @@ fn earliest_pass_needing(graph: &Graph, places: &[Place]) -> Vec<Option<usize>> 
     need
 }
 
+/// The token-loop level of each node of a pass: a per-row reduction over tokens
+/// (or candidates) is ready one level after its operand, so a backend runs one
+/// token loop per level within each row.
+pub fn token_levels(graph: &Graph, kernel: &Kernel) -> HashMap<NodeId, usize> {
+    let mut levels: HashMap<NodeId, usize> = HashMap::new();
+    for id in &kernel.nodes {
+        let op = &graph.node(*id).op;
+        let operand_level = op.operands().iter().map(|o| levels.get(o).copied().unwrap_or(0)).max().unwrap_or(0);
+        let level = match op {
+            Op::Reduce { axis: Axis::Tok | Axis::K, .. } => operand_level + 1,
+            _ => operand_level,
+        };
+        levels.insert(*id, level);
+    }
+    levels
+}
+
 fn renumber(plan: &mut Plan) {
     let mut index = 0;
     for step in &mut plan.steps {

@@ -22,6 +22,7 @@ use naga::{
     VectorSize,
 };
 use plumb_fuse::Kernel;
+use plumb_fuse::token_levels as levels;
 use plumb_ir::{Axis, Binary, Graph, NodeId, Op, Reduce, Shape, Unary};
 use std::collections::{HashMap, HashSet};
 
@@ -251,22 +252,6 @@ pub fn validate(module: &Module) -> Result<naga::valid::ModuleInfo, Unsupported>
 pub fn to_wgsl(module: &Module, info: &naga::valid::ModuleInfo) -> Result<String, Unsupported> {
     naga::back::wgsl::write_string(module, info, naga::back::wgsl::WriterFlags::empty())
         .map_err(|e| Unsupported(format!("WGSL output failed: {e}")))
-}
-
-/// The token-loop level of each kernel node: a per-row reduction over tokens
-/// is ready one level after its operand (as in the CPU backend).
-fn levels(graph: &Graph, kernel: &Kernel) -> HashMap<NodeId, usize> {
-    let mut levels: HashMap<NodeId, usize> = HashMap::new();
-    for id in &kernel.nodes {
-        let op = &graph.node(*id).op;
-        let operand_level = op.operands().iter().map(|o| levels.get(o).copied().unwrap_or(0)).max().unwrap_or(0);
-        let level = match op {
-            Op::Reduce { axis: Axis::Tok | Axis::K, .. } => operand_level + 1,
-            _ => operand_level,
-        };
-        levels.insert(*id, level);
-    }
-    levels
 }
 
 /// Per-row accumulators of one reduction over tokens (or candidates).
