@@ -7,8 +7,6 @@
 //! accumulate in f64. Each output must agree within 2e-4 relative to its largest
 //! magnitude (the contract of the f32 backends), NaN with NaN and ±inf exactly.
 
-use plumb_interp::Batch;
-use plumb_ir::{Axis, Graph, Reduce, Shape, Unary};
 use proptest::prelude::*;
 
 use plumb_testkit::{Case, build};
@@ -78,22 +76,7 @@ fn many_rows_are_bitwise_identical_across_thread_counts() {
 
 #[test]
 fn nan_and_infinity_propagate() {
-    let mut g = Graph::new("special");
-    let x = g.input("x", Shape::Rows, true);
-    let e = g.unary(Unary::Exp, x);
-    let l = g.unary(Unary::Log, x);
-    let s = g.unary(Unary::LogSigmoid, x);
-    let a = g.add(e, s);
-    g.set_output("exp", e);
-    g.set_output("log", l);
-    g.set_output("sum", a);
-    let loss = g.reduce(Reduce::Sum, Axis::Batch, a, None);
-    g.set_output("loss", loss);
-    let case = Case {
-        graph: g,
-        batch: Batch::rows(7),
-        inputs: vec![vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -1.0, 50.0, -100.0]],
-    };
+    let case = plumb_testkit::special_values_case();
     let got = compare(&case, 1).expect("agrees");
     let log = &got.iter().find(|(n, _)| n == "log").expect("log").1;
     assert!(log[0].is_nan() && log[1] == f64::INFINITY && log[3] == f64::NEG_INFINITY && log[4].is_nan());
@@ -103,27 +86,15 @@ fn nan_and_infinity_propagate() {
 
 #[test]
 fn empty_batches_and_fully_masked_rows() {
-    let mut g = Graph::new("masked");
-    let t = g.input("t", Shape::Tokens, true);
-    let mask = g.input("mask", Shape::Tokens, false);
-    let mean = g.reduce(Reduce::Mean, Axis::Tok, t, Some(mask));
-    let loss = g.reduce(Reduce::Sum, Axis::Batch, mean, None);
-    g.set_output("loss", loss);
-    g.set_output("mean", mean);
-    let g = plumb_autodiff::differentiate(&g, "loss").expect("differentiates");
     // Row 1 is fully masked: its mean is NaN in both backends, and so is the loss.
-    let case = Case {
-        graph: g.clone(),
-        batch: Batch::with_tokens(&[2, 3, 1]),
-        inputs: vec![vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], vec![1.0, 1.0, 0.0, 0.0, 0.0, 1.0]],
-    };
+    let case = plumb_testkit::masked_mean_case(false);
     let got = compare(&case, 2).expect("agrees");
     let mean = &got.iter().find(|(n, _)| n == "mean").expect("mean").1;
     assert!(mean[1].is_nan());
     let grad = &got.iter().find(|(n, _)| n == "grad.t").expect("grad").1;
     assert_eq!(grad, &vec![0.5, 0.5, 0.0, 0.0, 0.0, 1.0]);
     // An empty batch.
-    let empty = Case { graph: g, batch: Batch::with_tokens(&[]), inputs: vec![vec![], vec![]] };
+    let empty = plumb_testkit::masked_mean_case(true);
     let got = compare(&empty, 4).expect("agrees");
     assert_eq!(got.iter().find(|(n, _)| n == "loss").expect("loss").1, vec![0.0]);
 }

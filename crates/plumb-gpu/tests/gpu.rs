@@ -14,7 +14,7 @@
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use plumb_interp::Batch;
-use plumb_ir::{Axis, Binary, Graph, Reduce, Shape, Unary};
+use plumb_ir::{Binary, Graph, Shape, Unary};
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 use plumb_testkit::{Case, build};
@@ -93,22 +93,7 @@ fn many_rows_are_bitwise_identical_across_runs_and_chunkings() -> Result<(), Str
 }
 
 fn nan_and_infinity_propagate() -> Result<(), String> {
-    let mut g = Graph::new("special");
-    let x = g.input("x", Shape::Rows, true);
-    let e = g.unary(Unary::Exp, x);
-    let l = g.unary(Unary::Log, x);
-    let s = g.unary(Unary::LogSigmoid, x);
-    let a = g.add(e, s);
-    g.set_output("exp", e);
-    g.set_output("log", l);
-    g.set_output("sum", a);
-    let loss = g.reduce(Reduce::Sum, Axis::Batch, a, None);
-    g.set_output("loss", loss);
-    let case = Case {
-        graph: g,
-        batch: Batch::rows(7),
-        inputs: vec![vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -1.0, 50.0, -100.0]],
-    };
+    let case = plumb_testkit::special_values_case();
     let got = compare(&case, Default::default())?;
     let find = |n: &str| got.iter().find(|(name, _)| name == n).map(|(_, v)| v.clone()).unwrap_or_default();
     let log = find("log");
@@ -123,20 +108,8 @@ fn nan_and_infinity_propagate() -> Result<(), String> {
 }
 
 fn empty_batches_and_fully_masked_rows() -> Result<(), String> {
-    let mut g = Graph::new("masked");
-    let t = g.input("t", Shape::Tokens, true);
-    let mask = g.input("mask", Shape::Tokens, false);
-    let mean = g.reduce(Reduce::Mean, Axis::Tok, t, Some(mask));
-    let loss = g.reduce(Reduce::Sum, Axis::Batch, mean, None);
-    g.set_output("loss", loss);
-    g.set_output("mean", mean);
-    let g = plumb_autodiff::differentiate(&g, "loss").map_err(|e| e.to_string())?;
     // Row 1 is fully masked: its mean is NaN in both, and so is the loss.
-    let case = Case {
-        graph: g.clone(),
-        batch: Batch::with_tokens(&[2, 3, 1]),
-        inputs: vec![vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], vec![1.0, 1.0, 0.0, 0.0, 0.0, 1.0]],
-    };
+    let case = plumb_testkit::masked_mean_case(false);
     let got = compare(&case, Default::default())?;
     let find = |got: &Outputs, n: &str| got.iter().find(|(name, _)| name == n).map(|(_, v)| v.clone());
     let mean = find(&got, "mean").ok_or("no mean")?;
@@ -148,12 +121,12 @@ fn empty_batches_and_fully_masked_rows() -> Result<(), String> {
         return Err(format!("grad.t: {grad:?}"));
     }
     // An empty batch, and a batch whose rows have no tokens.
-    let empty = Case { graph: g.clone(), batch: Batch::with_tokens(&[]), inputs: vec![vec![], vec![]] };
+    let empty = plumb_testkit::masked_mean_case(true);
     let got = compare(&empty, Default::default())?;
     if find(&got, "loss") != Some(vec![0.0]) {
         return Err(format!("loss of an empty batch: {:?}", find(&got, "loss")));
     }
-    let tokenless = Case { graph: g, batch: Batch::with_tokens(&[0, 0, 0]), inputs: vec![vec![], vec![]] };
+    let tokenless = Case { batch: Batch::with_tokens(&[0, 0, 0]), ..plumb_testkit::masked_mean_case(true) };
     compare(&tokenless, Default::default())?;
     Ok(())
 }

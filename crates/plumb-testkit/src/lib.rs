@@ -127,3 +127,46 @@ pub fn build(choices: &[(u8, u8, u8)], rows: usize) -> Case {
     ];
     Case { graph, batch, inputs }
 }
+
+/// exp, log and log_sigmoid of NaN, ±inf, 0, −1, 50 and −100, with a batch sum
+/// as `loss`: outputs `exp`, `log`, `sum`, `loss`.
+pub fn special_values_case() -> Case {
+    let mut g = Graph::new("special");
+    let x = g.input("x", Shape::Rows, true);
+    let e = g.unary(Unary::Exp, x);
+    let l = g.unary(Unary::Log, x);
+    let s = g.unary(Unary::LogSigmoid, x);
+    let a = g.add(e, s);
+    g.set_output("exp", e);
+    g.set_output("log", l);
+    g.set_output("sum", a);
+    let loss = g.reduce(Reduce::Sum, Axis::Batch, a, None);
+    g.set_output("loss", loss);
+    Case {
+        graph: g,
+        batch: Batch::rows(7),
+        inputs: vec![vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -1.0, 50.0, -100.0]],
+    }
+}
+
+/// A masked per-row mean over tokens and its gradient (outputs `loss`, `mean`,
+/// `grad.t`), on three rows of which row 1 is fully masked — or, with `empty`,
+/// on a batch without rows.
+pub fn masked_mean_case(empty: bool) -> Case {
+    let mut g = Graph::new("masked");
+    let t = g.input("t", Shape::Tokens, true);
+    let mask = g.input("mask", Shape::Tokens, false);
+    let mean = g.reduce(Reduce::Mean, Axis::Tok, t, Some(mask));
+    let loss = g.reduce(Reduce::Sum, Axis::Batch, mean, None);
+    g.set_output("loss", loss);
+    g.set_output("mean", mean);
+    let graph = plumb_autodiff::differentiate(&g, "loss").expect("a masked mean differentiates");
+    if empty {
+        return Case { graph, batch: Batch::with_tokens(&[]), inputs: vec![vec![], vec![]] };
+    }
+    Case {
+        graph,
+        batch: Batch::with_tokens(&[2, 3, 1]),
+        inputs: vec![vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], vec![1.0, 1.0, 0.0, 0.0, 0.0, 1.0]],
+    }
+}
