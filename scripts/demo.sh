@@ -10,6 +10,7 @@ if ! command -v cargo >/dev/null; then
     echo "error: cargo is not installed; install Rust 1.95 (https://rustup.rs) first" >&2
     exit 1
 fi
+./scripts/setup-libtorch.sh
 cargo build --release --locked -p plumb-cli
 plumb=target/release/plumb
 

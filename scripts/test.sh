@@ -22,6 +22,8 @@ if [ ${#wanted[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 
         || echo "note: could not install ${wanted[*]}; the tests that need them will be skipped" >&2
 fi
 export WGPU_BACKEND=vulkan
+# libtorch (for the model backend) from PyPI into .venv; .cargo/config.toml points tch at it.
+./scripts/setup-libtorch.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -1,0 +1,24 @@
+//! The model backend: GPT-2 and Llama causal LMs and reward models in tch,
+//! loaded from and saved to Hugging Face folders, with batched log-probs,
+//! seeded generation, AdamW training steps driven by external gradients, and
+//! checkpoints.
+
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod generate;
+pub mod lm;
+pub mod model;
+pub mod optim;
+pub mod rng;
+pub mod tokenizer;
+pub mod weights;
+
+pub use config::{Arch, HeadKind, ModelConfig};
+pub use error::{ModelError, Result};
+pub use generate::SampleOptions;
+pub use lm::{Batch, RowLogprobs, Sequence};
+pub use model::{KvCache, Model};
+pub use optim::{AdamW, AdamWConfig, Decay, Schedule, StepReport, backward_with};
+pub use rng::Rng;
+pub use tokenizer::Tokenizer;

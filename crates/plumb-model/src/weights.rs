@@ -1,0 +1,142 @@
+//! Named tensors in the safetensors format: reading (f32, f16, bf16 → f32) with
+//! errors that name the file and tensor, and atomic writing.
+
+use crate::error::{ModelError, Result, codes};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tch::{Kind, Tensor};
+
+/// Tensors by name, plus the file's string metadata.
+pub struct TensorFile {
+    pub path: PathBuf,
+    pub tensors: BTreeMap<String, Tensor>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+fn weights_error(path: &Path, message: impl std::fmt::Display) -> ModelError {
+    ModelError::new(codes::WEIGHTS, format!("{}: {message}", path.display()))
+}
+
+fn to_f32(dtype: Dtype, data: &[u8]) -> Option<Vec<f32>> {
+    Some(match dtype {
+        Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Dtype::BF16 => {
+            data.chunks_exact(2).map(|b| f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16)).collect()
+        }
+        Dtype::F16 => data.chunks_exact(2).map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect(),
+        Dtype::F64 => data
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
+            .collect(),
+        _ => return None,
+    })
+}
+
+fn f16_to_f32(bits: u16) -> f32 {
+    let sign = if bits & 0x8000 != 0 { -1.0f32 } else { 1.0 };
+    let exponent = i32::from((bits >> 10) & 0x1f);
+    let mantissa = f32::from(bits & 0x3ff);
+    match exponent {
+        0 => sign * mantissa * 2f32.powi(-24),
+        31 if mantissa == 0.0 => sign * f32::INFINITY,
+        31 => f32::NAN,
+        e => sign * (1.0 + mantissa / 1024.0) * 2f32.powi(e - 15),
+    }
+}
+
+impl TensorFile {
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| ModelError::io(codes::MISSING, path, &e))?;
+        Self::parse(&bytes, path)
+    }
+
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| weights_error(path, format!("not a safetensors file: {e}")))?;
+        let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
+        let file =
+            SafeTensors::deserialize(bytes).map_err(|e| weights_error(path, format!("not a safetensors file: {e}")))?;
+        let mut tensors = BTreeMap::new();
+        for (name, view) in file.tensors() {
+            let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+            let values = to_f32(view.dtype(), view.data()).ok_or_else(|| {
+                weights_error(
+                    path,
+                    format!("tensor `{name}` has type {:?}; Plumb reads F32, F16, BF16 and F64", view.dtype()),
+                )
+            })?;
+            tensors.insert(name, Tensor::from_slice(&values).reshape(&shape));
+        }
+        Ok(TensorFile { path: path.to_path_buf(), tensors, metadata })
+    }
+
+    /// Removes and returns a tensor, checking its shape.
+    pub fn take(&mut self, name: &str, shape: &[i64]) -> Result<Tensor> {
+        let tensor = self.tensors.remove(name).ok_or_else(|| {
+            let near: Vec<&str> = self
+                .tensors
+                .keys()
+                .filter(|k| k.ends_with(name.rsplit('.').next().unwrap_or(name)))
+                .map(String::as_str)
+                .take(3)
+                .collect();
+            let hint = if near.is_empty() { String::new() } else { format!(" (found {})", near.join(", ")) };
+            weights_error(&self.path, format!("missing tensor `{name}`{hint}"))
+        })?;
+        if tensor.size() != shape {
+            return Err(weights_error(
+                &self.path,
+                format!("tensor `{name}` has shape {:?}, the config implies {shape:?}", tensor.size()),
+            ));
+        }
+        Ok(tensor)
+    }
+}
+
+/// Serialises f32 tensors (in name order) with string metadata.
+pub fn serialize(tensors: &[(String, Tensor)], metadata: &BTreeMap<String, String>) -> Result<Vec<u8>> {
+    let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
+    for (name, tensor) in tensors {
+        let tensor = tensor.detach().to_kind(Kind::Float).contiguous();
+        let shape: Vec<usize> = tensor.size().iter().map(|&d| d as usize).collect();
+        let values: Vec<f32> = Vec::<f32>::try_from(tensor.flatten(0, -1))?;
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        data.push((name.clone(), shape, bytes));
+    }
+    let views: Vec<(String, TensorView<'_>)> = data
+        .iter()
+        .map(|(name, shape, bytes)| {
+            TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| ModelError::new(codes::WEIGHTS, format!("tensor `{name}`: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    let info: HashMap<String, String> = metadata.clone().into_iter().collect();
+    safetensors::serialize(views, Some(info)).map_err(|e| ModelError::new(codes::WEIGHTS, format!("serialising: {e}")))
+}
+
+/// Writes a file atomically: a temporary file in the same folder, flushed to
+/// disk, then renamed over the target, so a reader sees the old or the new file, never half of one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let fail = |e: std::io::Error| ModelError::new(codes::MISSING, format!("cannot write {}: {e}", path.display()));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)?;
+        if let Ok(dir) = std::fs::File::open(dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.map_err(fail)
+}
