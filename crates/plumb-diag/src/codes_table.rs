@@ -2655,4 +2655,86 @@ train policy on prefs {
         wrong: r#"# plumb rank votes_over_20000_items.csv"#,
         right: r#"# plumb rank votes_top_5000_items.csv"#,
     },
+    CodeInfo {
+        code: "P0701",
+        title: "model folder or file not found (model)",
+        explanation: r#"The folder given to `--model` (of `plumb logprobs`, `plumb generate` or `plumb score`) does not exist, is not a folder, or lacks one of the three files Plumb reads: config.json, model.safetensors and tokenizer.json. Also raised when one of them cannot be read, and when a model or a training checkpoint cannot be written (a read-only folder, a full disk). Plumb reads Hugging Face folders whose weights are in one model.safetensors file: PyTorch `pytorch_model.bin` files and sharded weights (model-00001-of-00002.safetensors and an index) are not read. Save the model with `model.save_pretrained(dir, safe_serialization=True, max_shard_size="100GB")` and its tokenizer with `tokenizer.save_pretrained(dir)`, which writes tokenizer.json."#,
+        wrong: r#"# plumb logprobs --model models/tiny --input rows.jsonl
+# where models/tiny/ holds config.json and pytorch_model.bin"#,
+        right: r#"# plumb logprobs --model models/tiny --input rows.jsonl
+# where models/tiny/ holds config.json, model.safetensors and tokenizer.json"#,
+    },
+    CodeInfo {
+        code: "P0702",
+        title: "invalid or unsupported config.json (model)",
+        explanation: r#"config.json is not valid JSON (the message gives its line and column), lacks a field the architecture needs (`n_embd`, `hidden_size`, `num_attention_heads`, ...), has a field of the wrong type or an inconsistent one (heads that do not divide the hidden size), or describes a model Plumb does not implement. Plumb runs `model_type` "gpt2" and "llama" with the architectures GPT2LMHeadModel, LlamaForCausalLM (causal LMs), GPT2ForSequenceClassification and LlamaForSequenceClassification (reward models). Options that change what the network computes and that Plumb does not implement are refused by name rather than ignored, because ignoring them would give numbers that differ from transformers': `rope_scaling` or a `rope_type` other than "default", `scale_attn_by_inverse_layer_idx` = true, `scale_attn_weights` = false, an unknown activation. Use a model of a supported architecture; do not delete the option from config.json, since the weights were trained with it."#,
+        wrong: r#"# config.json
+# {"model_type": "llama", "rope_scaling": {"rope_type": "linear", "factor": 2.0}, ...}"#,
+        right: r#"# config.json
+# {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "rope_theta": 10000.0, ...}"#,
+    },
+    CodeInfo {
+        code: "P0703",
+        title: "weights that do not fit the config (model)",
+        explanation: r#"model.safetensors (or value_head.safetensors) is not a safetensors file or is truncated, lacks a tensor the config implies, has a tensor of another shape than the config implies, stores a tensor in a type other than F32, F16, BF16 or F64, or holds a tensor the model does not use. The message names the file and the tensor, and for a missing tensor lists similar names that are present (often the same tensor under another prefix, as when the weights of a bare `LlamaModel` are given for `LlamaForCausalLM`). Most of the time config.json and the weights come from different models, or a download or copy was cut short: take both files from the same `save_pretrained` folder."#,
+        wrong: r#"# config.json says "hidden_size": 64, but model.safetensors comes from a model with
+# hidden size 32: tensor `model.embed_tokens.weight` has shape [384, 32], the config implies [384, 64]"#,
+        right: r#"# config.json and model.safetensors saved together by save_pretrained"#,
+    },
+    CodeInfo {
+        code: "P0704",
+        title: "tokenizer that does not fit the model (model)",
+        explanation: r#"tokenizer.json cannot be read by the Hugging Face `tokenizers` library (it is not JSON, or not a fast tokenizer's file), a text cannot be encoded, or the tokenizer can produce token ids the model has no embedding for: its vocabulary, added tokens included, is larger than `vocab_size` in config.json. The last means the tokenizer and the weights come from different models, or tokens were added to the tokenizer without resizing the model's embeddings. Use the tokenizer saved with the model, or call `model.resize_token_embeddings(len(tokenizer))` before saving both."#,
+        wrong: r#"# tokenizer.json of a 50 257-token tokenizer next to a config.json with "vocab_size": 384"#,
+        right: r#"# tokenizer.json saved with the model (tokenizer.save_pretrained(dir))"#,
+    },
+    CodeInfo {
+        code: "P0705",
+        title: "malformed input row (model)",
+        explanation: r#"A row of the `--input` file of `plumb logprobs` or `plumb score` is not a JSON object, lacks `prompt` or `completion`, or has an empty one; the prompt given to `plumb generate` is empty; or a sequence of token ids handed to the model holds an id outside its vocabulary. The message names the row. Log-probs and scores are of a non-empty completion given a non-empty prompt. Prompt and completion are tokenized separately and joined, without special tokens, so put the space that separates them at the start of the completion."#,
+        wrong: r#"# rows.jsonl
+# {"prompt": "Q: What is 2 + 2? A:", "answer": "4"}"#,
+        right: r#"# rows.jsonl
+# {"prompt": "Q: What is 2 + 2? A:", "completion": " 4"}"#,
+    },
+    CodeInfo {
+        code: "P0706",
+        title: "sequence longer than the model's context (model)",
+        explanation: r#"A row's prompt and completion together have more tokens than the model's context (`n_positions` of GPT-2, `max_position_embeddings` of Llama), or, in `plumb generate`, the prompt's tokens plus `--max-new` do. Plumb does not truncate rows silently, since that would change the log-probs or scores asked for. Shorten the row, lower `--max-new` (the help line gives the largest value that fits), or use a model with a longer context."#,
+        wrong: r#"# plumb generate --model models/tiny --prompt "Once upon a time" --max-new 100
+# (a context of 64 tokens, a prompt of 10)"#,
+        right: r#"# plumb generate --model models/tiny --prompt "Once upon a time" --max-new 54"#,
+    },
+    CodeInfo {
+        code: "P0707",
+        title: "generation or training option out of range (model)",
+        explanation: r#"An option of `plumb generate` is outside its range: `--temperature` must be a number ≥ 0 (0 picks the most likely token), `--top-p` must be in (0, 1], `--top-k` at least 1 (leave it out to keep every token) and `--max-new` at least 1. During training the same code reports a gradient whose norm is not finite (NaN or infinite: lower the learning rate, or look for a loss that overflows) and an upstream gradient whose shape does not match the model output it belongs to."#,
+        wrong: r#"# plumb generate --model models/tiny --prompt "Once" --top-p 0"#,
+        right: r#"# plumb generate --model models/tiny --prompt "Once" --top-p 0.9"#,
+    },
+    CodeInfo {
+        code: "P0708",
+        title: "model without the head asked for (model)",
+        explanation: r#"`plumb logprobs` and `plumb generate` need a causal language model (GPT2LMHeadModel, LlamaForCausalLM), whose head gives next-token logits; `plumb score` needs a reward model (GPT2ForSequenceClassification, LlamaForSequenceClassification), whose head gives one score per row. A model of the other kind has no such head, and Plumb does not invent one. Per-token values likewise need a value head (value_head.safetensors, as TRL saves it). Check the `architectures` field of the folder's config.json, and pass the policy to `plumb logprobs` and `plumb generate` and the reward model to `plumb score`."#,
+        wrong: r#"# plumb score --model models/policy --input rows.jsonl
+# (config.json: "architectures": ["LlamaForCausalLM"])"#,
+        right: r#"# plumb score --model models/reward --input rows.jsonl
+# (config.json: "architectures": ["LlamaForSequenceClassification"])"#,
+    },
+    CodeInfo {
+        code: "P0709",
+        title: "unreadable or mismatched training checkpoint (model)",
+        explanation: r#"A training checkpoint cannot be resumed from: the file is missing, truncated or corrupt, is not a Plumb training checkpoint (for example a model.safetensors given in its place), lacks the step or RNG state, or belongs to another model (a tensor is missing, unexpected or of another shape; the message names it). Checkpoints hold the parameters, the AdamW moments and step, the sampler's RNG state and the trainer's position, and are written atomically (a temporary file renamed over the old one), so an interrupted run never leaves half a checkpoint under its name; damage comes from copying or the disk. A refused checkpoint changes nothing: resume from an earlier checkpoint of the same model, or start the run again."#,
+        wrong: r#"# resuming a Llama run from a checkpoint written while training a GPT-2 model
+# (missing tensor `param/lm_head.weight`)"#,
+        right: r#"# resuming from the latest checkpoint that the same run wrote"#,
+    },
+    CodeInfo {
+        code: "P0710",
+        title: "libtorch failure (model)",
+        explanation: r#"libtorch, the tensor library the model commands (`plumb logprobs`, `plumb generate`, `plumb score`) and training run on, reported an error; the message carries its text. The usual causes are running out of memory (lower `--batch`, or use a smaller model) and a libtorch installation that does not match the one Plumb was built against (run scripts/setup-libtorch.sh and rebuild). If it happens with a valid model and valid input, it is a bug in Plumb: please report it with the command line and the message."#,
+        wrong: r#"# plumb logprobs --model models/large --input rows.jsonl --batch 512
+# (more activations than memory holds)"#,
+        right: r#"# plumb logprobs --model models/large --input rows.jsonl --batch 16"#,
+    },
 ];

@@ -122,9 +122,13 @@ impl ModelConfig {
 
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
         let value: Value = serde_json::from_str(text).map_err(|e| {
+            // serde_json ends its message with the position, which the prefix already gives.
+            let position = format!(" at line {} column {}", e.line(), e.column());
+            let message = e.to_string();
+            let message = message.strip_suffix(&position).unwrap_or(&message);
             ModelError::new(
                 codes::CONFIG,
-                format!("{}:{}:{}: not valid JSON: {e}", path.display(), e.line(), e.column()),
+                format!("{}:{}:{}: not valid JSON: {message}", path.display(), e.line(), e.column()),
             )
         })?;
         let Value::Object(raw) = value else {

@@ -105,8 +105,11 @@ impl Model {
         if prompts.iter().any(Vec::is_empty) {
             return Err(ModelError::new(codes::ROW, "cannot generate from an empty prompt"));
         }
+        for (r, prompt) in prompts.iter().enumerate() {
+            self.check_ids(prompt, &format!("prompt {r}"))?;
+        }
         let max = self.config.max_positions;
-        if longest + options.max_new > max {
+        if longest.saturating_add(options.max_new) > max {
             return Err(ModelError::new(
                 codes::CONTEXT,
                 format!(

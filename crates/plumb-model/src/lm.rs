@@ -124,8 +124,64 @@ impl Model {
         Ok(())
     }
 
+    /// Checks that every id is one the model has an embedding for.
+    pub fn check_ids(&self, ids: &[i64], row: &str) -> Result<()> {
+        let vocab = self.config.vocab_size as i64;
+        match ids.iter().find(|&&id| !(0..vocab).contains(&id)) {
+            Some(id) => Err(ModelError::new(
+                codes::ROW,
+                format!("{row}: token id {id} is outside the model's vocabulary (0..{vocab})"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks rows that did not come from [`Model::tokenize`]: a non-empty prompt,
+    /// ids in the vocabulary, and the context.
+    pub fn check_rows(&self, rows: &[Sequence]) -> Result<()> {
+        for (i, row) in rows.iter().enumerate() {
+            let name = format!("row {i}");
+            if row.prompt.is_empty() {
+                return Err(ModelError::new(codes::ROW, format!("{name}: empty prompt")));
+            }
+            self.check_ids(&row.prompt, &name)?;
+            self.check_ids(&row.completion, &name)?;
+            self.check_context(row, &name)?;
+        }
+        Ok(())
+    }
+
+    /// Checks a batch before it reaches libtorch, whose index errors would abort.
+    fn check_batch(&self, batch: &Batch) -> Result<()> {
+        let longest = batch.lengths.iter().copied().max().unwrap_or(0);
+        if longest > self.config.max_positions {
+            return Err(ModelError::new(
+                codes::CONTEXT,
+                format!("a batch row of {longest} tokens exceeds the model's context of {}", self.config.max_positions),
+            ));
+        }
+        if batch.ids.numel() > 0 {
+            let (low, high) = (batch.ids.min().int64_value(&[]), batch.ids.max().int64_value(&[]));
+            let vocab = self.config.vocab_size as i64;
+            if low < 0 || high >= vocab {
+                let id = if low < 0 { low } else { high };
+                return Err(ModelError::new(
+                    codes::ROW,
+                    format!("token id {id} in the batch is outside the model's vocabulary (0..{vocab})"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The id that fills padding (masked out): the config's pad or EOS token when the model has it, else 0.
     pub fn pad_id(&self) -> i64 {
-        self.config.pad_token_id.or(self.config.eos_token_id).unwrap_or(0)
+        let vocab = self.config.vocab_size as i64;
+        [self.config.pad_token_id, self.config.eos_token_id]
+            .into_iter()
+            .flatten()
+            .find(|id| (0..vocab).contains(id))
+            .unwrap_or(0)
     }
 
     pub fn batch(&self, rows: &[Sequence]) -> Batch {
@@ -135,6 +191,7 @@ impl Model {
     /// Per-token completion log-probs [batch, len - 1] (0 outside completions),
     /// differentiable when the parameters require gradients.
     pub fn token_logprobs(&self, batch: &Batch) -> Result<Tensor> {
+        self.check_batch(batch)?;
         let hidden = self.hidden(&batch.ids, &batch.mask, &batch.positions, None);
         let len = hidden.size()[1];
         let logits = self.logits(&hidden.narrow(1, 0, len - 1))?;
@@ -148,6 +205,7 @@ impl Model {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
+        self.check_rows(rows)?;
         let batch = self.batch(rows);
         let tokens = tch::no_grad(|| self.token_logprobs(&batch))?;
         let width = tokens.size()[1] as usize;
@@ -166,6 +224,7 @@ impl Model {
 
     /// Reward-model scores [batch] (first label) at each row's last token, differentiable.
     pub fn score_tensor(&self, batch: &Batch) -> Result<Tensor> {
+        self.check_batch(batch)?;
         let hidden = self.hidden(&batch.ids, &batch.mask, &batch.positions, None);
         Ok(self.score_at(&hidden, &batch.last)?.select(1, 0))
     }
@@ -175,6 +234,7 @@ impl Model {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
+        self.check_rows(rows)?;
         let batch = self.batch(rows);
         let scores = tch::no_grad(|| self.score_tensor(&batch))?;
         Ok(Vec::<f32>::try_from(scores)?)

@@ -46,6 +46,27 @@ fn f16_to_f32(bits: u16) -> f32 {
     }
 }
 
+/// Why `bytes` is not a safetensors file, saying so plainly when it was cut short.
+fn describe(error: &safetensors::SafeTensorError, bytes: &[u8]) -> String {
+    use safetensors::SafeTensorError as E;
+    match error {
+        E::HeaderTooSmall => {
+            format!("not a safetensors file: {} bytes, too short for a header (empty or truncated)", bytes.len())
+        }
+        E::InvalidHeaderLength => format!(
+            "truncated safetensors file: its header is {} bytes long but the file has {} bytes",
+            bytes.get(..8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default())),
+            bytes.len()
+        ),
+        E::MetadataIncompleteBuffer => format!(
+            "truncated safetensors file: the tensors its header lists do not fill its {} bytes exactly \
+             (cut short, or bytes appended)",
+            bytes.len()
+        ),
+        other => format!("not a safetensors file: {other}"),
+    }
+}
+
 impl TensorFile {
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| ModelError::io(codes::MISSING, path, &e))?;
@@ -53,11 +74,9 @@ impl TensorFile {
     }
 
     pub fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
-        let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| weights_error(path, format!("not a safetensors file: {e}")))?;
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| weights_error(path, describe(&e, bytes)))?;
         let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
-        let file =
-            SafeTensors::deserialize(bytes).map_err(|e| weights_error(path, format!("not a safetensors file: {e}")))?;
+        let file = SafeTensors::deserialize(bytes).map_err(|e| weights_error(path, describe(&e, bytes)))?;
         let mut tensors = BTreeMap::new();
         for (name, view) in file.tensors() {
             let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
@@ -75,13 +94,7 @@ impl TensorFile {
     /// Removes and returns a tensor, checking its shape.
     pub fn take(&mut self, name: &str, shape: &[i64]) -> Result<Tensor> {
         let tensor = self.tensors.remove(name).ok_or_else(|| {
-            let near: Vec<&str> = self
-                .tensors
-                .keys()
-                .filter(|k| k.ends_with(name.rsplit('.').next().unwrap_or(name)))
-                .map(String::as_str)
-                .take(3)
-                .collect();
+            let near = self.near(name);
             let hint = if near.is_empty() { String::new() } else { format!(" (found {})", near.join(", ")) };
             weights_error(&self.path, format!("missing tensor `{name}`{hint}"))
         })?;
@@ -92,6 +105,36 @@ impl TensorFile {
             ));
         }
         Ok(tensor)
+    }
+
+    /// Tensors left in the file that a missing `name` may have been saved as: the
+    /// same tensor under another prefix, else the others of its module.
+    fn near(&self, name: &str) -> Vec<&str> {
+        // Under another prefix: `embed_tokens.weight` for `model.embed_tokens.weight`, or the reverse.
+        let ends = |long: &str, short: &str| long.strip_suffix(short).is_some_and(|head| head.ends_with('.'));
+        let tail = name.split_once('.').map_or("", |(_, tail)| tail);
+        let moved: Vec<&str> = self
+            .tensors
+            .keys()
+            .filter(|k| {
+                (tail.contains('.') && (k.as_str() == tail || ends(k, tail))) || (k.contains('.') && ends(name, k))
+            })
+            .map(String::as_str)
+            .take(3)
+            .collect();
+        if !moved.is_empty() {
+            return moved;
+        }
+        // Else the tensors of the same kind (`weight`, `bias`) in the nearest module.
+        let leaf = name.rsplit('.').next().unwrap_or(name);
+        let same_leaf = || self.tensors.keys().filter(move |k| k.rsplit('.').next() == Some(leaf));
+        let shared = |k: &str| k.split('.').zip(name.split('.')).take_while(|(a, b)| a == b).count();
+        let parts = name.split('.').count();
+        let best = same_leaf().map(|k| shared(k)).max().unwrap_or(0);
+        if best == 0 || best + 2 < parts {
+            return Vec::new();
+        }
+        same_leaf().filter(|k| shared(k) == best).map(String::as_str).take(4).collect()
     }
 }
 
