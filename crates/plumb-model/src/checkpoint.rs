@@ -68,8 +68,9 @@ pub fn load(path: &Path, optimizer: &mut AdamW) -> Result<CheckpointInfo> {
     let mut restored = Vec::with_capacity(optimizer.slots.len());
     for slot in &optimizer.slots {
         let shape = slot.param.size();
-        let mut take =
-            |kind: &str| file.take(&format!("{kind}/{}", slot.name), &shape).map_err(|e| fail(path, e.message));
+        let mut take = |kind: &str| {
+            file.take(&format!("{kind}/{}", slot.name), &shape).map_err(|e| ModelError { code: codes::CHECKPOINT, ..e })
+        };
         restored.push((take("param")?, take("adam_m")?, take("adam_v")?));
     }
     if let Some(name) = file.tensors.keys().next() {

@@ -258,6 +258,7 @@ fn corrupted_checkpoints_are_refused() {
     let error = checkpoint::load(&path, &mut target).unwrap_err();
     assert_eq!(error.code, codes::CHECKPOINT, "{error}");
     assert!(error.message.contains("missing tensor `param/lm_head.weight`"), "{error}");
+    assert_eq!(error.message.matches(&path.display().to_string()).count(), 1, "{error}");
 
     // A missing file.
     let error = checkpoint::load(&scratch.0.join("nothing-here.safetensors"), &mut target).unwrap_err();
