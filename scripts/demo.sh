@@ -2,7 +2,7 @@
 # Builds plumb and shows what it does today: checks the example recipes, shows the
 # diagnostics for a recipe with the mistakes trainers only find at run time, and
 # evaluates losses and their gradients on rows of model outputs, and ranks items
-# from pairwise votes.
+# from pairwise votes, and runs the embedded tiny models (generate, logprobs, score).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +11,7 @@ if ! command -v cargo >/dev/null; then
     exit 1
 fi
 ./scripts/setup-libtorch.sh
-cargo build --release --locked -p plumb-cli
+cargo build --release --locked -p plumb-cli -p plumb-nn
 plumb=target/release/plumb
 
 echo "== plumb check examples"
@@ -29,6 +29,14 @@ echo "== plumb dump ir: the compute graph of a custom loss and its gradient"
 echo
 echo "== plumb rank: a leaderboard from pairwise votes, with bootstrap intervals"
 "$plumb" rank examples/data/votes.csv --l2 0.1 --bootstrap 200 --seed 1
+echo
+echo "== the embedded tiny policy (examples/models/tiny) writes reviews; the judge prefers positive ones"
+"$plumb" generate --model examples/models/tiny --prompt "The kettle" --n 3 --seed 3 --max-new 40
+echo
+echo "== plumb logprobs and plumb score: two shipped preference pairs under the policy and the reward model"
+head -2 examples/data/review_pairs.jsonl | sed 's/"rejected":.*/}/; s/"chosen"/"completion"/; s/,}/}/' > target/demo_rows.jsonl
+"$plumb" logprobs --model examples/models/tiny --input target/demo_rows.jsonl
+"$plumb" score --model examples/models/tiny-rm --input target/demo_rows.jsonl --json
 echo
 echo "== plumb explain P0305"
 "$plumb" explain P0305

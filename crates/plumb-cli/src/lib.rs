@@ -23,6 +23,7 @@ pub fn emit(text: &str) {
 
 pub mod bench;
 pub mod eval_loss;
+pub mod nn_args;
 pub mod rank;
 pub mod render;
 pub mod workspace;
@@ -94,6 +95,12 @@ pub enum Command {
     },
     /// Run the language server over stdio (for editors; see docs/editors.md).
     Lsp,
+    /// Completion log-probs of {"prompt", "completion"} rows under a causal LM (docs/models.md).
+    Logprobs(nn_args::LogprobsArgs),
+    /// Sample completions of a prompt from a causal LM (docs/models.md).
+    Generate(nn_args::GenerateArgs),
+    /// Reward-model scores of {"prompt", "completion"} rows (docs/models.md).
+    Score(nn_args::ScoreArgs),
     /// Time the fused forward + backward of a stdlib loss on seeded random inputs.
     Bench {
         name: String,
@@ -181,6 +188,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Dump { what: DumpCommand::Ir { recipe, loss } } => dump(&recipe, loss.as_deref(), DumpForm::Ir),
         Command::Dump { what: DumpCommand::Wgsl { recipe, loss } } => dump(&recipe, loss.as_deref(), DumpForm::Wgsl),
         Command::Lsp => plumb_lsp::run_stdio(),
+        Command::Logprobs(_) | Command::Generate(_) | Command::Score(_) => nn_args::forward_to_nn(),
         Command::Bench { name, rows, tokens, params, backend, threads, runs, json } => {
             bench_command(&name, rows, tokens, &params, backend, threads, runs, json)
         }

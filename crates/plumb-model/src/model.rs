@@ -121,18 +121,37 @@ pub struct Model {
     value_head: Option<(Tensor, Tensor)>,
     rope_inv_freq: Option<Tensor>,
     pub source: Option<PathBuf>,
+    /// Files of the folder Plumb does not interpret but keeps on save, by name.
+    pub extra_files: Vec<(String, Vec<u8>)>,
 }
+
+/// Files a Hugging Face folder may hold that a saved copy keeps verbatim.
+pub const KEPT_FILES: [&str; 3] = ["generation_config.json", "tokenizer_config.json", "special_tokens_map.json"];
 
 struct Loader {
     file: TensorFile,
     params: Vec<(String, Tensor)>,
     prefix: String,
+    /// Create fresh tensors (N(0, std²) weights, unit norms, zero biases) instead of reading them.
+    init_std: Option<f64>,
 }
 
 impl Loader {
     fn take(&mut self, name: &str, shape: &[i64]) -> Result<Tensor> {
         let full = format!("{}{name}", self.prefix);
-        let tensor = self.file.take(&full, shape)?;
+        let tensor = match self.init_std {
+            Some(std) => {
+                let options = (Kind::Float, Device::Cpu);
+                if name.ends_with(".bias") {
+                    Tensor::zeros(shape, options)
+                } else if shape.len() == 1 {
+                    Tensor::ones(shape, options)
+                } else {
+                    Tensor::randn(shape, options) * std
+                }
+            }
+            None => self.file.take(&full, shape)?,
+        };
         self.params.push((full, tensor.shallow_clone()));
         Ok(tensor)
     }
@@ -182,7 +201,7 @@ impl Model {
         let config = ModelConfig::read(&config_path)?;
         let tokenizer = Tokenizer::read(&tokenizer_path)?;
         let file = TensorFile::read(&weights_path)?;
-        let mut model = Self::from_parts(config, tokenizer, file)?;
+        let mut model = Self::build(config, tokenizer, file, None)?;
         let value_path = dir.join("value_head.safetensors");
         if value_path.exists() {
             let mut file = TensorFile::read(&value_path)?;
@@ -191,11 +210,32 @@ impl Model {
             let bias = file.take("v_head.summary.bias", &[1])?;
             model.value_head = Some((weight, bias));
         }
+        for name in KEPT_FILES {
+            if let Ok(bytes) = std::fs::read(dir.join(name)) {
+                model.extra_files.push((name.to_string(), bytes));
+            }
+        }
         model.source = Some(dir.to_path_buf());
         Ok(model)
     }
 
     pub fn from_parts(config: ModelConfig, tokenizer: Tokenizer, file: TensorFile) -> Result<Self> {
+        Self::build(config, tokenizer, file, None)
+    }
+
+    /// A freshly initialised model (seeded through libtorch's generator): weights
+    /// N(0, 0.02²), norm weights 1, biases 0, as Hugging Face initialises them.
+    pub fn init(config: ModelConfig, tokenizer: Tokenizer, seed: u64) -> Result<Self> {
+        tch::manual_seed(seed as i64);
+        let file = TensorFile {
+            path: PathBuf::from("model.safetensors"),
+            tensors: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+        };
+        tch::no_grad(|| Self::build(config, tokenizer, file, Some(0.02)))
+    }
+
+    fn build(config: ModelConfig, tokenizer: Tokenizer, file: TensorFile, init_std: Option<f64>) -> Result<Self> {
         if tokenizer.vocab_size() > config.vocab_size {
             return Err(ModelError::new(
                 codes::TOKENIZER,
@@ -217,7 +257,7 @@ impl Model {
             Arch::Gpt2 => "transformer.".to_string(),
             Arch::Llama => "model.".to_string(),
         };
-        let mut loader = Loader { file, params: Vec::new(), prefix };
+        let mut loader = Loader { file, params: Vec::new(), prefix, init_std };
         let (v, h, f) = (config.vocab_size, config.hidden, config.intermediate);
         let eps = config.norm_eps;
         let embed_name = match config.arch {
@@ -292,13 +332,16 @@ impl Model {
             return Err(ModelError::new(
                 codes::WEIGHTS,
                 format!(
-                    "{}: unexpected tensor `{name}` for a {} {:?} model with {} layers",
+                    "{}: unexpected tensor `{name}` for a {} {} with {} layers",
                     loader.file.path.display(),
                     match config.arch {
                         Arch::Gpt2 => "GPT-2",
                         Arch::Llama => "Llama",
                     },
-                    config.head,
+                    match config.head {
+                        HeadKind::CausalLm => "causal LM",
+                        HeadKind::SequenceClassification { .. } => "reward (sequence-classification) model",
+                    },
                     config.layers
                 ),
             )
@@ -325,6 +368,7 @@ impl Model {
             value_head: None,
             rope_inv_freq,
             source: None,
+            extra_files: Vec::new(),
         })
     }
 
@@ -336,6 +380,9 @@ impl Model {
         weights::write_atomic(&weights_path, &weights::serialize(&self.params, &metadata)?)?;
         weights::write_atomic(&config_path, self.config.to_json().as_bytes())?;
         weights::write_atomic(&tokenizer_path, &self.tokenizer.json)?;
+        for (name, bytes) in &self.extra_files {
+            weights::write_atomic(&dir.join(name), bytes)?;
+        }
         if let Some((weight, bias)) = &self.value_head {
             let tensors = vec![
                 ("v_head.summary.bias".to_string(), bias.shallow_clone()),
@@ -370,9 +417,10 @@ impl Model {
             metadata: BTreeMap::new(),
         };
         let tokenizer = Tokenizer::from_bytes(self.tokenizer.json.clone(), &self.tokenizer.path)?;
-        let mut copy = Model::from_parts(self.config.clone(), tokenizer, file)?;
+        let mut copy = Model::build(self.config.clone(), tokenizer, file, None)?;
         copy.value_head = self.value_head.as_ref().map(|(w, b)| (w.detach().copy(), b.detach().copy()));
         copy.source = self.source.clone();
+        copy.extra_files = self.extra_files.clone();
         Ok(copy)
     }
 
@@ -495,6 +543,6 @@ impl Model {
 
     fn no_head(&self, what: &str) -> ModelError {
         let name = self.source.as_ref().map_or("the model".to_string(), |p| p.display().to_string());
-        ModelError::new(codes::HEAD, format!("{name} has no {what}"))
+        ModelError::new(codes::HEAD, format!("{name} does not have {what}"))
     }
 }

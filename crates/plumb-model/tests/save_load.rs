@@ -80,8 +80,15 @@ fn fixtures_round_trip_bit_for_bit() {
         let original = load(&original_dir);
         let scratch = Scratch::new(name);
         original.save(&scratch.0).unwrap();
-        // The three files and nothing else (no temporary files left behind).
-        assert_eq!(folder_listing(&scratch.0), ["config.json", "model.safetensors", "tokenizer.json"], "{name}");
+        // The original folder's files (generation_config.json kept verbatim) and
+        // nothing else: no temporary files left behind.
+        assert_eq!(folder_listing(&scratch.0), folder_listing(&original_dir), "{name}");
+        if original_dir.join("generation_config.json").exists() {
+            assert_eq!(
+                std::fs::read(scratch.0.join("generation_config.json")).unwrap(),
+                std::fs::read(original_dir.join("generation_config.json")).unwrap()
+            );
+        }
         let reloaded = load(&scratch.0);
 
         assert_same_parameters(&original, &reloaded, name);
@@ -108,7 +115,7 @@ fn fixtures_round_trip_bit_for_bit() {
         // Saving again over the saved folder changes nothing.
         reloaded.save(&scratch.0).unwrap();
         assert_same_parameters(&original, &load(&scratch.0), &format!("{name} saved twice"));
-        assert_eq!(folder_listing(&scratch.0).len(), 3);
+        assert_eq!(folder_listing(&scratch.0), folder_listing(&original_dir), "{name} saved twice");
     }
 }
 
@@ -131,7 +138,7 @@ fn value_head_travels_in_its_own_file() {
     model.save(&scratch.0).unwrap();
     assert_eq!(
         folder_listing(&scratch.0),
-        ["config.json", "model.safetensors", "tokenizer.json", "value_head.safetensors"]
+        ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "value_head.safetensors"]
     );
     let heads = TensorFile::read(&scratch.0.join("value_head.safetensors")).unwrap();
     assert_eq!(heads.tensors.keys().collect::<Vec<_>>(), ["v_head.summary.bias", "v_head.summary.weight"]);
