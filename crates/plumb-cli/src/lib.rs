@@ -24,6 +24,7 @@ pub fn emit(text: &str) {
 pub mod bench;
 pub mod eval_loss;
 pub mod nn_args;
+pub mod pipeline;
 pub mod rank;
 pub mod render;
 pub mod workspace;
@@ -101,6 +102,12 @@ pub enum Command {
     Generate(nn_args::GenerateArgs),
     /// Reward-model scores of {"prompt", "completion"} rows (docs/models.md).
     Score(nn_args::ScoreArgs),
+    /// Run a recipe: stale stages run, the rest come from the cache (docs/runtime.md).
+    Run(nn_args::RunArgs),
+    /// List the stages of a recipe that `plumb run` would run, and why; exit 1 when any is stale.
+    Status(nn_args::StatusArgs),
+    /// Remove cache entries that no recipe's newest run uses.
+    Gc(nn_args::GcArgs),
     /// Time the fused forward + backward of a stdlib loss on seeded random inputs.
     Bench {
         name: String,
@@ -188,7 +195,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Dump { what: DumpCommand::Ir { recipe, loss } } => dump(&recipe, loss.as_deref(), DumpForm::Ir),
         Command::Dump { what: DumpCommand::Wgsl { recipe, loss } } => dump(&recipe, loss.as_deref(), DumpForm::Wgsl),
         Command::Lsp => plumb_lsp::run_stdio(),
-        Command::Logprobs(_) | Command::Generate(_) | Command::Score(_) => nn_args::forward_to_nn(),
+        Command::Logprobs(_) | Command::Generate(_) | Command::Score(_) | Command::Run(_) => nn_args::forward_to_nn(),
+        Command::Status(args) => pipeline::status(&args.recipe, &args.sets, args.seed, args.threads, args.json),
+        Command::Gc(args) => pipeline::gc(&args.dir),
         Command::Bench { name, rows, tokens, params, backend, threads, runs, json } => {
             bench_command(&name, rows, tokens, &params, backend, threads, runs, json)
         }

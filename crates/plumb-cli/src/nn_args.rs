@@ -90,3 +90,45 @@ pub fn forward_to_nn() -> i32 {
         }
     }
 }
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The recipe to run.
+    pub recipe: PathBuf,
+    /// Print one JSON object on stdout at the end: {"stages", "manifest", "outputs", "metrics"}.
+    #[arg(long)]
+    pub json: bool,
+    /// Override a stage option, e.g. --set train.policy.epochs=1 (repeatable; recorded in the manifest).
+    #[arg(long = "set", value_name = "STAGE.OPTION=VALUE")]
+    pub sets: Vec<String>,
+    /// The run seed; each stage's seed derives from it and the stage's name.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// libtorch threads (fixed per run: results are bitwise identical for the same count).
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// No progress bars or stage lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    pub recipe: PathBuf,
+    /// Print {"stages": [{"name", "status", "reason", "key"}], "stale"}.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long = "set", value_name = "STAGE.OPTION=VALUE")]
+    pub sets: Vec<String>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GcArgs {
+    /// A folder inside the project (default: the current folder).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}

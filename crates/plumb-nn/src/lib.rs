@@ -5,6 +5,8 @@
 pub mod commands;
 pub mod default_models;
 pub mod objective;
+pub mod run;
+pub mod stages;
 pub mod train;
 
 /// Prints a model error to stderr and returns the exit code: 2 for a bad option, else 1.

@@ -139,6 +139,8 @@ pub struct TrainOptions {
     pub batch_size: usize,
     pub grad_accum: usize,
     pub epochs: usize,
+    /// Stop after this many optimizer steps (None: all epochs).
+    pub max_steps: Option<u64>,
     pub lr: f64,
     pub warmup_steps: u64,
     pub decay: Decay,
@@ -156,6 +158,7 @@ impl Default for TrainOptions {
             batch_size: 16,
             grad_accum: 1,
             epochs: 1,
+            max_steps: None,
             lr: 1e-4,
             warmup_steps: 0,
             decay: Decay::Constant,
@@ -165,6 +168,27 @@ impl Default for TrainOptions {
             checkpoint: None,
             checkpoint_every: 50,
         }
+    }
+}
+
+impl TrainOptions {
+    pub fn steps_per_epoch(&self, examples: usize) -> u64 {
+        examples.div_ceil((self.batch_size * self.grad_accum).max(1)) as u64
+    }
+
+    /// Optimizer steps of the whole run.
+    pub fn total_steps(&self, examples: usize) -> u64 {
+        let all = self.steps_per_epoch(examples) * self.epochs as u64;
+        self.max_steps.map_or(all, |m| m.min(all))
+    }
+
+    /// The step a run with these options resumes after (0 without a checkpoint).
+    pub fn resume_step(&self) -> u64 {
+        self.checkpoint
+            .as_ref()
+            .and_then(|p| plumb_model::weights::TensorFile::read(p).ok())
+            .and_then(|f| f.metadata.get("step").and_then(|s| s.parse().ok()))
+            .unwrap_or(0)
     }
 }
 
@@ -222,8 +246,8 @@ pub fn train(
     model.set_trainable(true);
     let mut optimizer = AdamW::new(model.parameters(), options.adamw.clone());
     let per_step = options.batch_size * options.grad_accum;
-    let steps_per_epoch = examples.len().div_ceil(per_step) as u64;
-    let total_steps = steps_per_epoch * options.epochs as u64;
+    let steps_per_epoch = options.steps_per_epoch(examples.len());
+    let total_steps = options.total_steps(examples.len());
     let schedule = Schedule { peak: options.lr, warmup_steps: options.warmup_steps, total_steps, decay: options.decay };
     let mut step = 0u64;
     if let Some(path) = &options.checkpoint

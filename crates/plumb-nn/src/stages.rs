@@ -1,0 +1,488 @@
+//! The local executor of `plumb run`: model stages (copying a model folder,
+//! judges), reference log-probs, training with a compiled objective, and
+//! evaluation metrics. Data stages are run by plumb-plan itself.
+
+use crate::objective::Objective;
+use crate::train::{Example, StepMetrics, TrainOptions, train};
+use plumb_model::{AdamWConfig, Decay, Model, ModelError, SampleOptions, Sequence};
+use plumb_plan::plan::{Metric, StageKind};
+use plumb_plan::{Executor, StageContext};
+use plumb_runtime::{RuntimeError, write_atomic};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Code of a stage that failed while running (a model error keeps its own code).
+const FAILED: &str = plumb_plan::schedule::STAGE_FAILED;
+
+fn from_model(error: ModelError) -> RuntimeError {
+    RuntimeError { code: error.code, message: error.message, help: error.help }
+}
+
+pub struct LocalExecutor {
+    pub torch_threads: usize,
+}
+
+/// The completion text of `slot` for row `i`: a field of the row, or for
+/// `kl` (KTO's mismatched pairs) the next row's completion.
+fn completion<'a>(rows: &'a [Value], i: usize, slot: &str) -> Result<&'a str, RuntimeError> {
+    let (row, field) = match slot {
+        "kl" => (&rows[(i + 1) % rows.len()], "completion"),
+        other => (&rows[i], other),
+    };
+    row[field].as_str().ok_or_else(|| {
+        RuntimeError::new("P0820", format!("row {}: no text field `{field}`, which the loss reads", i + 1))
+    })
+}
+
+fn prompt(rows: &[Value], i: usize) -> Result<&str, RuntimeError> {
+    rows[i]["prompt"]
+        .as_str()
+        .ok_or_else(|| RuntimeError::new("P0820", format!("row {}: no text field `prompt`", i + 1)))
+}
+
+fn ref_column(slot: &str) -> String {
+    if slot == "completion" { "ref".into() } else { format!("ref_{slot}") }
+}
+
+/// A model input's folder.
+fn model_dir(ctx: &StageContext, role: &str) -> Result<PathBuf, RuntimeError> {
+    Ok(ctx.input(role)?.dir.join("model"))
+}
+
+fn load(dir: &Path) -> Result<Model, RuntimeError> {
+    Model::load(dir).map_err(from_model)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), RuntimeError> {
+    std::fs::create_dir_all(to).map_err(|e| RuntimeError::io(FAILED, "create", to, &e))?;
+    let entries = std::fs::read_dir(from).map_err(|e| RuntimeError::io(FAILED, "read", from, &e))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).map_err(|e| RuntimeError::io(FAILED, "read", &path, &e))?;
+            write_atomic(to.join(entry.file_name()), &bytes)?;
+        }
+    }
+    Ok(())
+}
+
+/// A judge that scores text: the programmatic one, or a reward model.
+enum Judge {
+    Sentiment,
+    Reward(Box<Model>),
+}
+
+impl Judge {
+    fn open(ctx: &StageContext, role: &str) -> Result<Judge, RuntimeError> {
+        let dir = &ctx.input(role)?.dir;
+        if dir.join("judge.json").exists() {
+            return Ok(Judge::Sentiment);
+        }
+        Ok(Judge::Reward(Box::new(load(&dir.join("model"))?)))
+    }
+
+    fn scores(&self, prompt: &str, completions: &[String]) -> Result<Vec<f64>, RuntimeError> {
+        match self {
+            Judge::Sentiment => {
+                Ok(completions.iter().map(|c| plumb_judge::sentiment(&format!("{prompt}{c}"))).collect())
+            }
+            Judge::Reward(model) => {
+                let rows: Vec<Sequence> = completions
+                    .iter()
+                    .map(|c| {
+                        let c = if c.is_empty() { " " } else { c.as_str() };
+                        model.tokenize(prompt, c, "generated completion")
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(from_model)?;
+                Ok(model.scores(&rows).map_err(from_model)?.into_iter().map(f64::from).collect())
+            }
+        }
+    }
+}
+
+fn progress(ctx: &StageContext, len: u64) -> indicatif::ProgressBar {
+    let bar = plumb_runtime::bar(len, &ctx.stage.name, ctx.quiet);
+    bar.set_prefix(ctx.stage.name.clone());
+    bar
+}
+
+fn distinct_prompts(rows: &[Value], limit: usize) -> Result<Vec<String>, RuntimeError> {
+    let mut seen = Vec::new();
+    for i in 0..rows.len() {
+        let p = prompt(rows, i)?.to_string();
+        if !seen.contains(&p) {
+            seen.push(p);
+        }
+        if seen.len() == limit {
+            break;
+        }
+    }
+    Ok(seen)
+}
+
+fn sample(model: &Model, prompts: &[String], seed: u64, max_new: usize) -> Result<Vec<String>, RuntimeError> {
+    let ids: Vec<Vec<i64>> =
+        prompts.iter().map(|p| model.tokenizer.encode(p)).collect::<Result<_, _>>().map_err(from_model)?;
+    let longest = ids.iter().map(Vec::len).max().unwrap_or(0);
+    let max_new = max_new.min(model.config.max_positions.saturating_sub(longest)).max(1);
+    let options = SampleOptions { max_new, seed, ..SampleOptions::default() };
+    let out = model.generate(&ids, &options).map_err(from_model)?;
+    out.iter().map(|ids| model.tokenizer.decode(ids)).collect::<Result<_, _>>().map_err(from_model)
+}
+
+/// Mean over samples of log π(y) − log π_ref(y): a Monte-Carlo estimate of KL(π ‖ π_ref).
+fn kl_estimate(policy: &Model, reference: &Model, prompts: &[String], seed: u64) -> Result<f64, RuntimeError> {
+    let texts = sample(policy, prompts, seed, 32)?;
+    let rows: Vec<Sequence> = prompts
+        .iter()
+        .zip(&texts)
+        .filter(|(_, t)| !t.is_empty())
+        .map(|(p, t)| policy.tokenize(p, t, "sample"))
+        .collect::<Result<_, _>>()
+        .map_err(from_model)?;
+    if rows.is_empty() {
+        return Ok(0.0);
+    }
+    let a = policy.logprobs(&rows).map_err(from_model)?;
+    let b = reference.logprobs(&rows).map_err(from_model)?;
+    Ok(a.iter().zip(&b).map(|(x, y)| x.sum - y.sum).sum::<f64>() / rows.len() as f64)
+}
+
+impl LocalExecutor {
+    fn ref_logprobs(&self, ctx: &StageContext, slots: &[String]) -> Result<Value, RuntimeError> {
+        let reference = load(&model_dir(ctx, "reference")?)?;
+        let rows = plumb_plan::data::read_rows(&ctx.rows_path("data")?)?;
+        let bar = progress(ctx, rows.len() as u64);
+        let mut out = vec![serde_json::Map::new(); rows.len()];
+        for slot in slots {
+            let sequences: Vec<Sequence> = (0..rows.len())
+                .map(|i| {
+                    reference
+                        .tokenize(prompt(&rows, i)?, completion(&rows, i, slot)?, &format!("row {}", i + 1))
+                        .map_err(from_model)
+                })
+                .collect::<Result<_, _>>()?;
+            for (start, chunk) in sequences.chunks(32).enumerate() {
+                for (j, lp) in reference.logprobs(chunk).map_err(from_model)?.into_iter().enumerate() {
+                    out[start * 32 + j].insert(ref_column(slot), json!(lp.sum));
+                }
+                bar.inc((chunk.len() / slots.len().max(1)) as u64);
+            }
+        }
+        bar.finish_and_clear();
+        let rows_out: Vec<Value> = out.into_iter().map(Value::Object).collect();
+        plumb_plan::data::write_rows(&ctx.out.join("ref.jsonl"), &rows_out)?;
+        Ok(json!({"rows": rows_out.len(), "slots": slots}))
+    }
+
+    fn train(&self, ctx: &StageContext) -> Result<Value, RuntimeError> {
+        let StageKind::Train {
+            loss,
+            params,
+            optimizer,
+            schedule,
+            warmup,
+            batch,
+            micro_batch,
+            epochs,
+            max_steps,
+            grad_clip,
+            checkpoint_every,
+            ..
+        } = &ctx.stage.kind
+        else {
+            unreachable!("called for train stages")
+        };
+        let overrides: Vec<(String, String)> = params.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+        let recipe = ctx.project.recipe.clone();
+        let objective = Objective::compile(loss, &overrides, Some(&recipe))
+            .map_err(|e| RuntimeError::new(e.code, format!("loss `{loss}`: {}", e.message)))?;
+        let model = load(&model_dir(ctx, "model")?)?;
+        let rows = plumb_plan::data::read_rows(&ctx.rows_path("data")?)?;
+        let refs = match ctx.input("ref_logprobs") {
+            Ok(input) => plumb_plan::data::read_rows(&input.dir.join("ref.jsonl"))?,
+            Err(_) => Vec::new(),
+        };
+        let columns: Vec<String> = objective.columns().iter().map(|c| c.name.clone()).collect();
+        let slots: Vec<String> = columns
+            .iter()
+            .filter_map(|c| {
+                if c == "pi" || c == "r" {
+                    Some("completion".to_string())
+                } else {
+                    c.strip_prefix("pi_").or_else(|| c.strip_prefix("r_")).map(String::from)
+                }
+            })
+            .collect();
+        let mut examples = Vec::with_capacity(rows.len());
+        for i in 0..rows.len() {
+            let at = format!("row {} of {}", i + 1, ctx.input("data")?.stage);
+            let p = model.tokenizer.encode(prompt(&rows, i)?).map_err(from_model)?;
+            let mut completions = BTreeMap::new();
+            for slot in &slots {
+                let sequence =
+                    model.tokenize(prompt(&rows, i)?, completion(&rows, i, slot)?, &at).map_err(from_model)?;
+                completions.insert(slot.clone(), sequence.completion);
+            }
+            let mut fixed = BTreeMap::new();
+            for column in &columns {
+                let value = if column.starts_with("ref") {
+                    refs.get(i).and_then(|r| r[column].as_f64())
+                } else {
+                    match &rows[i][column] {
+                        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+                        v => v.as_f64(),
+                    }
+                };
+                if let Some(v) = value {
+                    fixed.insert(column.clone(), v as f32);
+                }
+            }
+            examples.push(Example { prompt: p, completions, fixed });
+        }
+        let accumulation = (*batch / (*micro_batch).max(1)).max(1) as usize;
+        let options = TrainOptions {
+            batch_size: (*micro_batch).max(1) as usize,
+            grad_accum: accumulation,
+            epochs: *epochs as usize,
+            max_steps: *max_steps,
+            lr: optimizer["lr"],
+            warmup_steps: *warmup,
+            decay: match schedule.as_str() {
+                "cosine" => Decay::Cosine,
+                "linear" => Decay::Linear,
+                _ => Decay::Constant,
+            },
+            adamw: AdamWConfig {
+                beta1: optimizer["beta1"],
+                beta2: optimizer["beta2"],
+                eps: optimizer["eps"],
+                weight_decay: optimizer["weight_decay"],
+                max_grad_norm: Some(*grad_clip),
+            },
+            seed: ctx.seed,
+            threads: 1,
+            checkpoint: Some(ctx.checkpoints.join("checkpoint.safetensors")),
+            checkpoint_every: *checkpoint_every,
+        };
+        std::fs::create_dir_all(&ctx.checkpoints)
+            .map_err(|e| RuntimeError::io(FAILED, "create", &ctx.checkpoints, &e))?;
+        let reference = match ctx.input("reference") {
+            Ok(input) => Some(load(&input.dir.join("model"))?),
+            Err(_) => None,
+        };
+        let kl_prompts = distinct_prompts(&rows, 16)?;
+        let per_step = options.batch_size * options.grad_accum;
+        let total = options.total_steps(examples.len());
+        let kl_every = (total / 10).max(1);
+        let bar = progress(ctx, total);
+        let metrics_path = ctx.checkpoints.join("metrics.jsonl");
+        let mut lines: Vec<String> =
+            std::fs::read_to_string(&metrics_path).map(|t| t.lines().map(String::from).collect()).unwrap_or_default();
+        let resumed = options.resume_step();
+        lines.retain(|l| {
+            serde_json::from_str::<Value>(l).ok().and_then(|v| v["step"].as_u64()).is_some_and(|s| s <= resumed)
+        });
+        let start = Instant::now();
+        let mut failure: Option<RuntimeError> = None;
+        let mut on_step = |m: &StepMetrics| {
+            let mut row =
+                json!({"step": m.step, "epoch": m.epoch, "loss": m.loss, "lr": m.lr, "grad_norm": m.grad_norm});
+            if let Some(margin) = m.margin {
+                row["margin"] = json!(margin);
+            }
+            if let Some(accuracy) = m.accuracy {
+                row["accuracy"] = json!(accuracy);
+            }
+            if let Some(reference) = &reference
+                && (m.step.is_multiple_of(kl_every) || m.step == m.total_steps)
+            {
+                match kl_estimate(&model, reference, &kl_prompts, ctx.seed ^ m.step) {
+                    Ok(kl) => row["kl"] = json!(kl),
+                    Err(e) => failure = Some(e),
+                }
+            }
+            lines.push(row.to_string());
+            // Metrics survive a killed run next to the checkpoint, trimmed to its step on resume.
+            let _ = write_atomic(&metrics_path, (lines.join("\n") + "\n").as_bytes());
+            bar.set_position(m.step);
+            bar.set_message(format!("loss {:.4}", m.loss));
+        };
+        let result = train(&model, &objective, &examples, &options, &mut on_step);
+        bar.finish_and_clear();
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        result.map_err(|e| {
+            let mut error = from_model(e);
+            if error.message.contains(" is NaN")
+                || error.message.contains(" is inf")
+                || error.message.contains(" is -inf")
+            {
+                error.help = Some(format!(
+                    "the loss `{loss}` of stage `{}` became non-finite; lower the learning rate or check the data",
+                    ctx.stage.name
+                ));
+            }
+            error
+        })?;
+        model.save(&ctx.out.join("model")).map_err(from_model)?;
+        write_atomic(ctx.out.join("metrics.jsonl"), (lines.join("\n") + "\n").as_bytes())?;
+        let rows_json: Vec<Value> = lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let last = rows_json.last().cloned().unwrap_or(Value::Null);
+        let seconds = start.elapsed().as_secs_f64();
+        let steps_run = total.saturating_sub(resumed);
+        Ok(json!({
+            "steps": total,
+            "examples": examples.len(),
+            "loss_first": rows_json.first().map_or(Value::Null, |r| r["loss"].clone()),
+            "loss_last": last["loss"],
+            "accuracy_last": last["accuracy"],
+            "margin_last": last["margin"],
+            "kl_last": rows_json.iter().rev().find_map(|r| r.get("kl").cloned()).unwrap_or(Value::Null),
+            "seconds": seconds,
+            "examples_per_second": if seconds > 0.0 { (steps_run as f64 * per_step as f64) / seconds } else { 0.0 },
+        }))
+    }
+
+    fn eval(&self, ctx: &StageContext, metrics: &[Metric]) -> Result<Value, RuntimeError> {
+        let model = load(&model_dir(ctx, "model")?)?;
+        let rows = plumb_plan::data::read_rows(&ctx.rows_path("data")?)?;
+        let prompts = distinct_prompts(&rows, 64)?;
+        let mut out = serde_json::Map::new();
+        let bar = progress(ctx, metrics.len() as u64);
+        for metric in metrics {
+            let value = match metric.name.as_str() {
+                "reward_accuracy" | "reward_margin" => {
+                    let margins = self.margins(ctx, &model, &rows)?;
+                    let n = margins.len().max(1) as f64;
+                    if metric.name == "reward_accuracy" {
+                        json!(margins.iter().filter(|&&m| m > 0.0).count() as f64 / n)
+                    } else {
+                        json!(margins.iter().sum::<f64>() / n)
+                    }
+                }
+                "win_rate" => {
+                    let vs = load(&ctx.input(&metric.models["vs"])?.dir.join("model"))?;
+                    let judge = Judge::open(ctx, &metric.models["judge"])?;
+                    let mut wins = 0.0;
+                    let (mut mine, mut theirs) = (0.0, 0.0);
+                    for (i, p) in prompts.iter().enumerate() {
+                        let seed = ctx.seed.wrapping_add(i as u64);
+                        let a = sample(&model, std::slice::from_ref(p), seed, 48)?.remove(0);
+                        let b = sample(&vs, std::slice::from_ref(p), seed, 48)?.remove(0);
+                        let s = judge.scores(p, &[a, b])?;
+                        wins += if s[0] > s[1] {
+                            1.0
+                        } else if s[0] == s[1] {
+                            0.5
+                        } else {
+                            0.0
+                        };
+                        mine += s[0];
+                        theirs += s[1];
+                    }
+                    let n = prompts.len().max(1) as f64;
+                    out.insert(format!("{}.judge_mean", metric.name), json!({"model": mine / n, "vs": theirs / n}));
+                    json!(wins / n)
+                }
+                "mean_reward" => {
+                    let judge = Judge::open(ctx, &metric.models["judge"])?;
+                    let mut total = 0.0;
+                    for (i, p) in prompts.iter().enumerate() {
+                        let a = sample(&model, std::slice::from_ref(p), ctx.seed.wrapping_add(i as u64), 48)?;
+                        total += judge.scores(p, &a)?[0];
+                    }
+                    json!(total / prompts.len().max(1) as f64)
+                }
+                "kl_to" => {
+                    let reference = load(&ctx.input(&metric.models["reference"])?.dir.join("model"))?;
+                    json!(kl_estimate(&model, &reference, &prompts, ctx.seed)?)
+                }
+                other => return Err(RuntimeError::new(FAILED, format!("unknown metric `{other}`"))),
+            };
+            out.insert(metric.name.clone(), value);
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let value = Value::Object(out);
+        write_atomic(
+            ctx.out.join("metrics.json"),
+            serde_json::to_string_pretty(&value).unwrap_or_default().as_bytes(),
+        )?;
+        Ok(value)
+    }
+
+    /// Per pair: the reward model's score difference, or the policy's implicit reward margin.
+    fn margins(&self, ctx: &StageContext, model: &Model, rows: &[Value]) -> Result<Vec<f64>, RuntimeError> {
+        let mut sequences = Vec::new();
+        for i in 0..rows.len() {
+            for slot in ["chosen", "rejected"] {
+                sequences.push(
+                    model
+                        .tokenize(prompt(rows, i)?, completion(rows, i, slot)?, &format!("row {}", i + 1))
+                        .map_err(from_model)?,
+                );
+            }
+        }
+        let mut values = Vec::new();
+        for chunk in sequences.chunks(32) {
+            if model.config.is_reward_model() {
+                values.extend(model.scores(chunk).map_err(from_model)?.into_iter().map(f64::from));
+            } else {
+                values.extend(model.logprobs(chunk).map_err(from_model)?.into_iter().map(|l| l.sum));
+            }
+        }
+        let refs = if model.config.is_reward_model() {
+            Vec::new()
+        } else {
+            plumb_plan::data::read_rows(&ctx.input("ref_logprobs")?.dir.join("ref.jsonl"))?
+        };
+        Ok(values
+            .chunks(2)
+            .enumerate()
+            .map(|(i, v)| match refs.get(i) {
+                Some(r) => {
+                    (v[0] - r["ref_chosen"].as_f64().unwrap_or(0.0))
+                        - (v[1] - r["ref_rejected"].as_f64().unwrap_or(0.0))
+                }
+                None => v[0] - v[1],
+            })
+            .collect())
+    }
+}
+
+impl Executor for LocalExecutor {
+    fn execute(&self, ctx: &StageContext) -> Result<Value, RuntimeError> {
+        tch::set_num_threads(self.torch_threads as i32);
+        tch::manual_seed(ctx.seed as i64);
+        match &ctx.stage.kind {
+            StageKind::Model { path, .. } => {
+                let source = ctx.project.resolve(path)?;
+                let model = load(&source)?;
+                copy_dir(&source, &ctx.out.join("model"))?;
+                Ok(
+                    json!({"architecture": format!("{:?}", model.config.arch), "parameters": model.parameters().iter().map(|(_, t)| t.numel()).sum::<usize>()}),
+                )
+            }
+            StageKind::Judge { name } => {
+                write_atomic(ctx.out.join("judge.json"), json!({"judge": name}).to_string().as_bytes())?;
+                Ok(json!({"judge": name}))
+            }
+            StageKind::RefLogprobs { slots } => self.ref_logprobs(ctx, slots),
+            StageKind::Train { .. } => self.train(ctx),
+            StageKind::Eval { metrics, .. } => self.eval(ctx, metrics),
+            StageKind::Load { .. } | StageKind::Split { .. } => plumb_plan::schedule::execute_data_stage(ctx),
+        }
+    }
+
+    fn environment(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("libtorch".to_string(), "2.13.0".to_string()),
+            ("libtorch_threads".to_string(), self.torch_threads.to_string()),
+        ])
+    }
+}
