@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds plumb and shows what it does today: checks the example recipes, shows the
-# diagnostics for a recipe with the mistakes trainers only find at run time, and
-# evaluates losses and their gradients on rows of model outputs, and ranks items
-# from pairwise votes, and runs the embedded tiny models (generate, logprobs, score).
+# Builds plumb and runs the quickstart: DPO on the embedded tiny model with
+# shipped preference pairs, ending with an eval where the judge prefers the
+# trained policy; then shows the cache (a second run, and a beta change that
+# re-runs training but not the reference log-probs), the diagnostics for a
+# recipe with late-failure bugs, loss evaluation, ranking, and the model commands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,16 @@ plumb=target/release/plumb
 
 echo "== plumb check examples"
 "$plumb" check examples
+echo
+echo "== plumb run examples/quickstart.plumb   (DPO on the tiny policy; a few minutes the first time)"
+"$plumb" run examples/quickstart.plumb
+echo
+echo "== the same run again: every stage comes from the cache"
+"$plumb" run examples/quickstart.plumb --quiet
+echo
+echo "== beta = 0.2 instead of 0.1: training and eval re-run, the reference log-probs do not"
+"$plumb" status examples/quickstart.plumb --set train.policy.beta=0.2 || true
+"$plumb" run examples/quickstart.plumb --set train.policy.beta=0.2 --quiet
 echo
 echo "== plumb check tests/ui/demo_mistakes.plumb (a recipe with late-failure bugs)"
 "$plumb" check tests/ui/demo_mistakes.plumb || true

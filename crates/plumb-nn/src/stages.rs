@@ -386,7 +386,9 @@ impl LocalExecutor {
                         theirs += s[1];
                     }
                     let n = prompts.len().max(1) as f64;
-                    out.insert(format!("{}.judge_mean", metric.name), json!({"model": mine / n, "vs": theirs / n}));
+                    // The judge's mean score of each side's samples, so the gain is visible in numbers.
+                    out.insert("judge_score".into(), json!(mine / n));
+                    out.insert("judge_score_vs".into(), json!(theirs / n));
                     json!(wins / n)
                 }
                 "mean_reward" => {
