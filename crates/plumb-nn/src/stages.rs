@@ -343,8 +343,11 @@ impl LocalExecutor {
             "accuracy_last": last["accuracy"],
             "margin_last": last["margin"],
             "kl_last": rows_json.iter().rev().find_map(|r| r.get("kl").cloned()).unwrap_or(Value::Null),
-            "seconds": seconds,
-            "examples_per_second": if seconds > 0.0 { (steps_run as f64 * per_step as f64) / seconds } else { 0.0 },
+            (plumb_plan::schedule::RUN_FACTS): {
+                "seconds": seconds,
+                "examples_per_second": if seconds > 0.0 { (steps_run as f64 * per_step as f64) / seconds } else { 0.0 },
+                "resumed_from_step": resumed,
+            },
         }))
     }
 
@@ -477,7 +480,63 @@ impl Executor for LocalExecutor {
             StageKind::RefLogprobs { slots } => self.ref_logprobs(ctx, slots),
             StageKind::Train { .. } => self.train(ctx),
             StageKind::Eval { metrics, .. } => self.eval(ctx, metrics),
-            StageKind::Load { .. } | StageKind::Split { .. } => plumb_plan::schedule::execute_data_stage(ctx),
+            StageKind::Generate { field, n, temperature, top_k, top_p, max_new, .. } => {
+                let model = load(&model_dir(ctx, "model")?)?;
+                let rows = plumb_plan::data::read_rows(&ctx.rows_path("data")?)?;
+                let bar = progress(ctx, rows.len() as u64);
+                let mut out = Vec::with_capacity(rows.len());
+                for (i, row) in rows.iter().enumerate() {
+                    let prompt = row[field.as_str()].as_str().ok_or_else(|| {
+                        RuntimeError::new("P0820", format!("row {}: no text field `{field}` to generate from", i + 1))
+                    })?;
+                    let ids = model.tokenizer.encode(prompt).map_err(from_model)?;
+                    let room = model.config.max_positions.saturating_sub(ids.len());
+                    let options = SampleOptions {
+                        temperature: *temperature,
+                        top_k: (*top_k > 0).then_some(*top_k as usize),
+                        top_p: *top_p,
+                        max_new: (*max_new as usize).min(room).max(1),
+                        seed: ctx.seed.wrapping_add(i as u64),
+                    };
+                    let samples = model.generate(&vec![ids; *n as usize], &options).map_err(from_model)?;
+                    let texts: Vec<String> = samples
+                        .iter()
+                        .map(|s| model.tokenizer.decode(s))
+                        .collect::<Result<_, _>>()
+                        .map_err(from_model)?;
+                    out.push(json!({"prompt": prompt, "completions": texts}));
+                    bar.inc(1);
+                }
+                bar.finish_and_clear();
+                plumb_plan::data::write_rows(&ctx.out.join("rows.jsonl"), &out)?;
+                Ok(json!({"prompts": out.len(), "per_prompt": n}))
+            }
+            StageKind::Score => {
+                let judge = Judge::open(ctx, "scorer")?;
+                let rows = plumb_plan::data::read_rows(&ctx.rows_path("data")?)?;
+                let bar = progress(ctx, rows.len() as u64);
+                let mut out = Vec::with_capacity(rows.len());
+                let mut total = 0.0;
+                let mut count = 0;
+                for row in &rows {
+                    let prompt = row["prompt"].as_str().unwrap_or("");
+                    let completions: Vec<String> = row["completions"]
+                        .as_array()
+                        .map(|c| c.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                        .unwrap_or_default();
+                    let scores = judge.scores(prompt, &completions)?;
+                    total += scores.iter().sum::<f64>();
+                    count += scores.len();
+                    out.push(json!({"prompt": prompt, "completions": completions, "scores": scores}));
+                    bar.inc(1);
+                }
+                bar.finish_and_clear();
+                plumb_plan::data::write_rows(&ctx.out.join("rows.jsonl"), &out)?;
+                Ok(json!({"prompts": out.len(), "mean_score": total / count.max(1) as f64}))
+            }
+            StageKind::Load { .. } | StageKind::Split { .. } | StageKind::Select { .. } | StageKind::Pair { .. } => {
+                plumb_plan::schedule::execute_data_stage(ctx)
+            }
         }
     }
 

@@ -200,3 +200,22 @@ pub fn split_rows(rows: Vec<Value>, holdout: f64, seed: u64) -> Result<(Vec<Valu
     }
     Ok((train, held))
 }
+
+/// A scored row's non-empty candidates with their scores.
+pub fn scored_candidates(row: &Value) -> Result<Vec<(String, f64)>, RuntimeError> {
+    let (Some(completions), Some(scores)) = (row["completions"].as_array(), row["scores"].as_array()) else {
+        return Err(RuntimeError::new(BAD_DATA, "expected scored candidates (`completions` and `scores`)"));
+    };
+    Ok(completions
+        .iter()
+        .zip(scores)
+        .filter_map(|(c, s)| Some((c.as_str()?.to_string(), s.as_f64()?)))
+        .filter(|(c, _)| !c.trim().is_empty())
+        .collect())
+}
+
+/// A seeded index below `n` for item `index`.
+pub fn pick(seed: u64, index: u64, n: usize) -> usize {
+    let mut state = seed ^ index.wrapping_mul(0xd1b5_4a32_d192_ed03);
+    ((u128::from(splitmix(&mut state)) * n as u128) >> 64) as usize
+}

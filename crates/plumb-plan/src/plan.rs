@@ -89,6 +89,28 @@ pub enum StageKind {
         metrics: Vec<Metric>,
         seed: u64,
     },
+    /// `n` samples per row of the data's `field` from the model.
+    Generate {
+        field: String,
+        n: u64,
+        temperature: f64,
+        top_k: u64,
+        top_p: f64,
+        max_new: u64,
+        seed: u64,
+    },
+    /// Every candidate scored by a reward model or judge.
+    Score,
+    /// The `top` best-scored candidates of each prompt, as Pointwise rows.
+    Select {
+        top: u64,
+    },
+    /// One Pairwise row per prompt: best vs worst, or best vs a random other.
+    Pair {
+        by: String,
+        seed: u64,
+        min_margin: f64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -124,7 +146,10 @@ impl Stage {
     }
 
     pub fn needs_models(&self) -> bool {
-        !matches!(self.kind, StageKind::Load { .. } | StageKind::Split { .. })
+        !matches!(
+            self.kind,
+            StageKind::Load { .. } | StageKind::Split { .. } | StageKind::Select { .. } | StageKind::Pair { .. }
+        )
     }
 }
 
@@ -158,6 +183,10 @@ struct Builder<'a> {
     /// The source stage of each model (what `frozen` copies).
     initial: BTreeMap<String, usize>,
     offset: u32,
+    /// The pass of the enclosing `repeat` (1-based), which suffixes stage names.
+    iteration: Option<u64>,
+    /// The binding being evaluated, which names the stages its expression makes.
+    naming: String,
 }
 
 fn shift(span: Span, offset: u32) -> Span {
@@ -204,15 +233,47 @@ fn arg<'e>(args: &'e [Arg], name: &str, position: usize) -> Option<&'e Expr> {
 }
 
 impl Builder<'_> {
+    /// `base`, suffixed with the repeat pass, made unique among the stages.
+    fn unique_name(&self, base: &str) -> String {
+        let base = match self.iteration {
+            Some(i) => format!("{base}@{i}"),
+            None => base.to_string(),
+        };
+        let mut name = base.clone();
+        let mut n = 2;
+        while self.stages.iter().any(|s| s.name == name) {
+            name = format!("{base}#{n}");
+            n += 1;
+        }
+        name
+    }
+
+    fn model_ref(&self, expr: &Expr) -> Result<(usize, String), PlanError> {
+        match &expr.kind {
+            ExprKind::Name(n) => match self.env.get(n) {
+                Some(Value_::Model { stage, .. }) => Ok((self.current.get(n).copied().unwrap_or(*stage), n.clone())),
+                _ => Err(PlanError::at("P0811", format!("`{n}` is not a model"), shift(expr.span, self.offset))),
+            },
+            _ => match (callee_name(expr), arg(args(expr), "base", 0).map(|e| &e.kind)) {
+                (Some(which @ ("snapshot" | "frozen")), Some(ExprKind::Name(n))) => {
+                    let table = if which == "frozen" { &self.initial } else { &self.current };
+                    table.get(n).map(|&s| (s, n.clone())).ok_or_else(|| {
+                        PlanError::at("P0811", format!("`{n}` is not a model"), shift(expr.span, self.offset))
+                    })
+                }
+                _ => Err(PlanError::at("P0811", "expected a model name", shift(expr.span, self.offset))),
+            },
+        }
+    }
+
     fn push(&mut self, stage: Stage) -> usize {
         self.stages.push(stage);
         self.stages.len() - 1
     }
 
     fn unsupported(&self, what: &str, span: Span) -> PlanError {
-        PlanError::at("P0810", format!("`plumb run` does not run {what} yet"), shift(span, self.offset)).help(
-            "plumb run executes data loads, splits, models, train and eval stages of sequence-level losses; see docs/runtime.md",
-        )
+        PlanError::at("P0810", format!("`plumb run` does not run {what} yet"), shift(span, self.offset))
+            .help("docs/runtime.md lists what plumb run executes today")
     }
 
     fn number(&self, expr: &Expr, what: &str) -> Result<f64, PlanError> {
@@ -337,6 +398,105 @@ impl Builder<'_> {
                     });
                     Ok(Value_::Split { stage, schema, desc })
                 }
+                Some("generate") => {
+                    let a = args(expr);
+                    let lm = arg(a, "lm", 0).ok_or_else(|| {
+                        PlanError::at("P0811", "generate needs a model", shift(expr.span, self.offset))
+                    })?;
+                    let (model_stage, model_name) = self.model_ref(lm)?;
+                    let Some(ExprKind::Field(source, field)) = arg(a, "prompts", 1).map(|e| &e.kind) else {
+                        return Err(PlanError::at(
+                            "P0811",
+                            "generate takes a column of prompts, such as `prompts.prompt`",
+                            shift(expr.span, self.offset),
+                        ));
+                    };
+                    let data = self.data(source)?;
+                    let num = |s: &Self, key: &str, position: usize, default: f64| -> Result<f64, PlanError> {
+                        match arg(a, key, position) {
+                            Some(e) => s.number(e, key),
+                            None => Ok(default),
+                        }
+                    };
+                    let kind = StageKind::Generate {
+                        field: field.text.clone(),
+                        n: num(self, "n", 2, 1.0)? as u64,
+                        temperature: num(self, "temperature", 3, 1.0)?,
+                        top_k: num(self, "top_k", 4, 0.0)? as u64,
+                        top_p: num(self, "top_p", 5, 1.0)?,
+                        max_new: num(self, "max_new", 6, 64.0)? as u64,
+                        seed: num(self, "seed", 7, 0.0)? as u64,
+                    };
+                    let name = self.unique_name(&format!("generate.{}", self.naming));
+                    let stage = self.push(Stage {
+                        name,
+                        kind,
+                        inputs: vec![
+                            Input { role: "model".into(), stage: model_stage, part: None },
+                            data_input(&data, "data")?,
+                        ],
+                        span: shift(expr.span, self.offset),
+                        model: Some(model_name),
+                    });
+                    Ok(Value_::Data { stage, part: None, schema: Some("Candidates".into()), desc: self.naming.clone() })
+                }
+                Some(kind @ ("score" | "select" | "pair")) => {
+                    let a = args(expr);
+                    let (source_expr, scorer) = if kind == "score" {
+                        let scorer = arg(a, "scorer", 0).ok_or_else(|| {
+                            PlanError::at("P0811", "score needs a scorer", shift(expr.span, self.offset))
+                        })?;
+                        (arg(a, "candidates", 1), Some(self.model_ref(scorer)?))
+                    } else {
+                        (arg(a, "scored", 0), None)
+                    };
+                    let source_expr = source_expr.ok_or_else(|| {
+                        PlanError::at("P0811", format!("{kind} needs its input"), shift(expr.span, self.offset))
+                    })?;
+                    let data = self.data(source_expr)?;
+                    let mut inputs = vec![data_input(&data, "data")?];
+                    let stage_kind = match kind {
+                        "score" => {
+                            let (scorer_stage, _) = scorer.clone().expect("set for score");
+                            inputs.push(Input { role: "scorer".into(), stage: scorer_stage, part: None });
+                            StageKind::Score
+                        }
+                        "select" => StageKind::Select {
+                            top: match arg(a, "top", 1) {
+                                Some(e) => self.number(e, "top")? as u64,
+                                None => 1,
+                            },
+                        },
+                        _ => {
+                            let by = arg(a, "by", 1);
+                            let (by_name, seed) = match by {
+                                None => ("best_vs_worst".to_string(), 0),
+                                Some(e) => {
+                                    let name = callee_name(e).unwrap_or("best_vs_worst").to_string();
+                                    let seed = match arg(args(e), "seed", 0) {
+                                        Some(s) => self.number(s, "seed")? as u64,
+                                        None => 0,
+                                    };
+                                    (name, seed)
+                                }
+                            };
+                            let min_margin = match arg(a, "min_margin", 2) {
+                                Some(e) => self.number(e, "min_margin")?,
+                                None => 0.0,
+                            };
+                            StageKind::Pair { by: by_name, seed, min_margin }
+                        }
+                    };
+                    let name = self.unique_name(&format!("{kind}.{}", self.naming));
+                    let stage = self.push(Stage {
+                        name,
+                        kind: stage_kind,
+                        inputs,
+                        span: shift(expr.span, self.offset),
+                        model: scorer.map(|(_, n)| n),
+                    });
+                    Ok(Value_::Data { stage, part: None, schema: None, desc: self.naming.clone() })
+                }
                 Some(other) => Err(self.unsupported(&format!("`{other}(...)` as data"), expr.span)),
                 None => Err(self.unsupported("this expression", expr.span)),
             },
@@ -358,8 +518,9 @@ impl Builder<'_> {
                     ));
                 };
                 let role = if callee == "causal_lm" { "policy" } else { "reward" };
+                let stage_name = self.unique_name(&format!("model.{name}"));
                 let stage = self.push(Stage {
-                    name: format!("model.{name}"),
+                    name: stage_name,
                     kind: StageKind::Model { path, role: role.into() },
                     inputs: Vec::new(),
                     span: shift(expr.span, self.offset),
@@ -411,8 +572,9 @@ impl Builder<'_> {
                     )
                     .help("the shipped judge is \"sentiment\" (docs/judge.md); a reward model can judge too"));
                 }
+                let stage_name = self.unique_name(&format!("judge.{name}"));
                 let stage = self.push(Stage {
-                    name: format!("judge.{name}"),
+                    name: stage_name,
                     kind: StageKind::Judge { name: judge },
                     inputs: Vec::new(),
                     span: shift(expr.span, self.offset),
@@ -454,7 +616,7 @@ impl Builder<'_> {
 
     fn ref_logprobs(&mut self, data: &Value_, reference: usize, slots: Vec<String>, span: Span) -> usize {
         let Value_::Data { stage, part, desc, .. } = data else { unreachable!("checked by the caller") };
-        let name = format!("ref_logprobs.{desc}");
+        let base = format!("ref_logprobs.{desc}");
         let inputs = vec![
             Input { role: "data".into(), stage: *stage, part: part.clone() },
             Input { role: "reference".into(), stage: reference, part: None },
@@ -464,8 +626,7 @@ impl Builder<'_> {
         }) {
             return existing;
         }
-        let name =
-            if self.stages.iter().any(|s| s.name == name) { format!("{name}#{}", self.stages.len()) } else { name };
+        let name = self.unique_name(&base);
         self.push(Stage { name, kind: StageKind::RefLogprobs { slots }, inputs, span, model: None })
     }
 
@@ -493,48 +654,15 @@ pub fn build(db: &RootDatabase, file: SourceFile) -> Result<Plan, PlanError> {
         current: BTreeMap::new(),
         initial: BTreeMap::new(),
         offset: 0,
+        iteration: None,
+        naming: String::new(),
     };
     let items = plumb_hir::file_items(db, file);
     for entry in &items.entries {
         builder.offset = entry.offset;
         let parse = plumb_hir::parse_item_text(db, entry.text);
         let Some(item) = parse.item.as_ref() else { continue };
-        match &item.kind {
-            ItemKind::Let(binding) => {
-                let value = builder.data(&binding.value)?;
-                if let Value_::Data { stage, part: None, .. } | Value_::Split { stage, .. } = &value
-                    && builder.stages[*stage].name.is_empty()
-                {
-                    let kind = if matches!(value, Value_::Split { .. }) { "split" } else { "load" };
-                    builder.stages[*stage].name = format!("{kind}.{}", binding.name.text);
-                }
-                let value = match value {
-                    Value_::Data { stage, part, schema, .. } => {
-                        Value_::Data { stage, part, schema, desc: binding.name.text.clone() }
-                    }
-                    Value_::Split { stage, schema, .. } => {
-                        Value_::Split { stage, schema, desc: binding.name.text.clone() }
-                    }
-                    other => other,
-                };
-                builder.env.insert(binding.name.text.clone(), value);
-            }
-            ItemKind::Model(binding) => {
-                let value = builder.model(&binding.name.text, &binding.value)?;
-                builder.env.insert(binding.name.text.clone(), value);
-            }
-            ItemKind::Train(train) => train_stage(&mut builder, train)?,
-            ItemKind::Eval(eval) => eval_stage(&mut builder, eval)?,
-            ItemKind::Report(_) => {}
-            ItemKind::Fit(fit) => {
-                return Err(builder.unsupported("`fit` stages (use `plumb rank` for now)", fit.name.span));
-            }
-            ItemKind::Repeat(_) => return Err(builder.unsupported("`repeat` loops", item.span)),
-            ItemKind::Use(_) | ItemKind::Schema(_) | ItemKind::Loss(_) | ItemKind::Extern(_) => {}
-            ItemKind::Sampler(o) | ItemKind::Selector(o) => {
-                return Err(builder.unsupported("samplers and selectors", o.name.span));
-            }
-        }
+        plan_item(&mut builder, item)?;
     }
     // Unnamed loads (inline `jsonl(...)` in a stage) get a name from their file.
     let mut stages = builder.stages;
@@ -544,6 +672,72 @@ pub fn build(db: &RootDatabase, file: SourceFile) -> Result<Plan, PlanError> {
         }
     }
     Ok(Plan { stages, overrides: Vec::new() })
+}
+
+fn plan_item(builder: &mut Builder, item: &plumb_syntax::ast::Item) -> Result<(), PlanError> {
+    match &item.kind {
+        ItemKind::Let(binding) => {
+            builder.naming = binding.name.text.clone();
+            let created = builder.stages.len();
+            let value = builder.data(&binding.value)?;
+            if let Value_::Data { stage, part: None, .. } | Value_::Split { stage, .. } = &value
+                && *stage >= created
+                && matches!(builder.stages[*stage].kind, StageKind::Load { .. } | StageKind::Split { .. })
+            {
+                let kind = if matches!(value, Value_::Split { .. }) { "split" } else { "load" };
+                builder.stages[*stage].name = builder.unique_name(&format!("{kind}.{}", binding.name.text));
+            }
+            let value = match value {
+                Value_::Data { stage, part, schema, .. } => {
+                    Value_::Data { stage, part, schema, desc: binding.name.text.clone() }
+                }
+                Value_::Split { stage, schema, .. } => Value_::Split { stage, schema, desc: binding.name.text.clone() },
+                other => other,
+            };
+            builder.env.insert(binding.name.text.clone(), value);
+        }
+        ItemKind::Model(binding) => {
+            let value = builder.model(&binding.name.text, &binding.value)?;
+            builder.env.insert(binding.name.text.clone(), value);
+        }
+        ItemKind::Train(train) => {
+            builder.naming = train.model.text.clone();
+            train_stage(builder, train)?;
+        }
+        ItemKind::Eval(eval) => {
+            builder.naming = eval.model.text.clone();
+            eval_stage(builder, eval)?;
+        }
+        ItemKind::Report(_) => {}
+        ItemKind::Fit(fit) => {
+            return Err(builder.unsupported("`fit` stages (use `plumb rank` for now)", fit.name.span));
+        }
+        ItemKind::Repeat(repeat) => {
+            if builder.iteration.is_some() {
+                return Err(builder.unsupported("nested `repeat` loops", item.span));
+            }
+            let count = builder.number(&repeat.count, "the repeat count")?;
+            if !(1.0..=1000.0).contains(&count) || count.fract() != 0.0 {
+                return Err(PlanError::at(
+                    "P0811",
+                    "the repeat count must be an integer from 1 to 1000",
+                    shift(repeat.count.span, builder.offset),
+                ));
+            }
+            for pass in 1..=count as u64 {
+                builder.iteration = Some(pass);
+                for inner in &repeat.items {
+                    plan_item(builder, inner)?;
+                }
+            }
+            builder.iteration = None;
+        }
+        ItemKind::Use(_) | ItemKind::Schema(_) | ItemKind::Loss(_) | ItemKind::Extern(_) => {}
+        ItemKind::Sampler(o) | ItemKind::Selector(o) => {
+            return Err(builder.unsupported("samplers and selectors", o.name.span));
+        }
+    }
+    Ok(())
 }
 
 fn model_stage(builder: &Builder, name: &plumb_syntax::ast::Name) -> Result<(usize, Value_), PlanError> {
@@ -653,7 +847,8 @@ fn train_stage(builder: &mut Builder, train: &plumb_syntax::ast::TrainItem) -> R
                 Some(Value_::Model { stage, .. }) => *stage,
                 _ => return Err(PlanError::at("P0811", format!("`{n}` is not a model"), shift(*span, builder.offset))),
             },
-            _ => {
+            Some((e, _)) => builder.model_ref(e)?.0,
+            None => {
                 // The loss's `reference` role: a frozen model in scope, else the policy's initial weights.
                 let frozen = builder.env.values().find_map(|v| match v {
                     Value_::Model { stage, trainable: false, source: Some(source), .. }
@@ -671,9 +866,7 @@ fn train_stage(builder: &mut Builder, train: &plumb_syntax::ast::TrainItem) -> R
         inputs.push(Input { role: "reference".into(), stage: reference, part: None });
     }
     let _ = model_value;
-    let name = format!("train.{}", train.model.text);
-    let name =
-        if builder.stages.iter().any(|s| s.name == name) { format!("{name}#{}", builder.stages.len()) } else { name };
+    let name = builder.unique_name(&format!("train.{}", train.model.text));
     let kind = StageKind::Train {
         loss: loss.name.text.clone(),
         params,
@@ -779,9 +972,7 @@ fn eval_stage(builder: &mut Builder, eval: &plumb_syntax::ast::EvalItem) -> Resu
         }
         metrics.push(Metric { name: name.to_string(), models });
     }
-    let name = format!("eval.{}", eval.model.text);
-    let name =
-        if builder.stages.iter().any(|s| s.name == name) { format!("{name}#{}", builder.stages.len()) } else { name };
+    let name = builder.unique_name(&format!("eval.{}", eval.model.text));
     let stage = Stage {
         name,
         kind: StageKind::Eval { metrics, seed: 0 },

@@ -15,6 +15,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 /// Code of a stage that failed.
 pub const STAGE_FAILED: &str = "P0821";
 
+/// The field of a stage's summary that describes this execution rather than
+/// what it produced (wall-clock seconds, throughput, the step a training
+/// resumed from). It is kept out of the cache entry, whose output hash must
+/// depend on the stage's inputs alone, and goes into this run's metrics, flattened.
+pub const RUN_FACTS: &str = "run";
+
 /// One input of a running stage: the producing stage's published output.
 #[derive(Clone, Debug)]
 pub struct InputDir {
@@ -160,20 +166,27 @@ fn stage_key(
     h.finish()
 }
 
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+/// Unix milliseconds.
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// When a manifest's run started, in Unix milliseconds (older manifests have whole seconds only).
+fn started_ms(manifest: &Value) -> u64 {
+    manifest["started_ms"].as_u64().unwrap_or_else(|| manifest["started"].as_u64().unwrap_or(0).saturating_mul(1000))
 }
 
 /// The previous manifest of this recipe, for explaining why a stage re-runs.
 fn previous_manifest(project: &Project) -> Option<Value> {
     let recipe = project.recipe.display().to_string();
-    let mut runs: Vec<PathBuf> =
-        std::fs::read_dir(project.runs_dir()).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    runs.sort();
-    runs.iter().rev().find_map(|dir| {
-        let value: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).ok()?).ok()?;
-        (value["recipe"].as_str() == Some(recipe.as_str())).then_some(value)
-    })
+    std::fs::read_dir(project.runs_dir())
+        .ok()?
+        .filter_map(|e| {
+            let value: Value =
+                serde_json::from_str(&std::fs::read_to_string(e.ok()?.path().join("manifest.json")).ok()?).ok()?;
+            (value["recipe"].as_str() == Some(recipe.as_str())).then_some(value)
+        })
+        .max_by_key(started_ms)
 }
 
 fn reason(stage: &Stage, previous: Option<&Value>, inputs: &[InputDir], own: &[(String, String)]) -> String {
@@ -234,6 +247,51 @@ pub fn execute_data_stage(ctx: &StageContext) -> Result<Value, RuntimeError> {
             data::write_rows(&ctx.out.join("holdout.jsonl"), &held)?;
             Ok(json!({"train": train.len(), "holdout": held.len()}))
         }
+        StageKind::Select { top } => {
+            let rows = data::read_rows(&ctx.rows_path("data")?)?;
+            let mut out = Vec::new();
+            for row in &rows {
+                let mut ranked = data::scored_candidates(row)?;
+                ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+                for (completion, _) in ranked.into_iter().take(*top as usize) {
+                    out.push(json!({"prompt": row["prompt"], "completion": completion, "label": true}));
+                }
+            }
+            if out.is_empty() {
+                return Err(RuntimeError::new(STAGE_FAILED, "no non-empty candidate to select"));
+            }
+            data::write_rows(&ctx.out.join("rows.jsonl"), &out)?;
+            Ok(json!({"rows": out.len()}))
+        }
+        StageKind::Pair { by, seed, min_margin } => {
+            let rows = data::read_rows(&ctx.rows_path("data")?)?;
+            let mut out = Vec::new();
+            for (i, row) in rows.iter().enumerate() {
+                let mut ranked = data::scored_candidates(row)?;
+                if ranked.len() < 2 {
+                    continue;
+                }
+                ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+                let other = if by == "best_vs_random" {
+                    1 + data::pick(*seed, i as u64, ranked.len() - 1)
+                } else {
+                    ranked.len() - 1
+                };
+                let (best, rejected) = (&ranked[0], &ranked[other]);
+                if best.1 - rejected.1 <= *min_margin || best.1 == rejected.1 {
+                    continue;
+                }
+                out.push(json!({"prompt": row["prompt"], "chosen": best.0, "rejected": rejected.0, "margin": best.1 - rejected.1}));
+            }
+            if out.is_empty() {
+                return Err(RuntimeError::new(
+                    STAGE_FAILED,
+                    "no prompt had two candidates with different scores to pair",
+                ));
+            }
+            data::write_rows(&ctx.out.join("rows.jsonl"), &out)?;
+            Ok(json!({"rows": out.len(), "prompts": rows.len()}))
+        }
         _ => Err(RuntimeError::new(STAGE_FAILED, format!("`{}` is not a data stage", ctx.stage.name))),
     }
 }
@@ -258,7 +316,8 @@ pub fn run(
 ) -> Result<RunReport, RuntimeError> {
     let cache = Cache::open(&project.root)?;
     let _lock = cache.lock()?;
-    let started = now();
+    let started_ms = now_ms();
+    let started = started_ms / 1000;
     let clock = Instant::now();
     let previous = previous_manifest(project);
     let environment = executor.environment();
@@ -296,12 +355,13 @@ pub fn run(
                     checkpoints: checkpoints.clone(),
                     quiet: options.quiet,
                 };
-                let summary = match &stage.kind {
-                    StageKind::Load { .. } | StageKind::Split { .. } => execute_data_stage(&ctx),
-                    _ => executor.execute(&ctx),
-                }
-                .map_err(|e| RuntimeError { message: format!("stage `{}`: {}", stage.name, e.message), ..e })?;
+                let mut summary = if stage.needs_models() { executor.execute(&ctx) } else { execute_data_stage(&ctx) }
+                    .map_err(|e| RuntimeError { message: format!("stage `{}`: {}", stage.name, e.message), ..e })?;
+                let facts = summary.as_object_mut().and_then(|s| s.remove(RUN_FACTS));
                 write_atomic(staging.path().join("summary.json"), summary.to_string().as_bytes())?;
+                if let (Some(Value::Object(facts)), Value::Object(summary)) = (facts, &mut summary) {
+                    summary.extend(facts);
+                }
                 let entry = cache.publish(staging, &key, &stage.name)?;
                 let _ = std::fs::remove_dir_all(&checkpoints);
                 (entry, "ran", why, summary)
@@ -377,6 +437,7 @@ pub fn run(
         "recipe_sha256": hash_file(&project.recipe)?,
         "project": project.root.display().to_string(),
         "started": started,
+        "started_ms": started_ms,
         "seconds": clock.elapsed().as_secs_f64(),
         "seed": options.seed,
         "overrides": plan.overrides,
@@ -422,16 +483,17 @@ pub fn status(
         let own = own_inputs(stage, project)?;
         let record = match inputs_of(stage, plan, &entries) {
             None => {
-                let stale: Vec<&str> = stage
-                    .inputs
-                    .iter()
-                    .filter(|i| entries[i.stage].is_none())
-                    .map(|i| plan.stages[i.stage].name.as_str())
-                    .collect();
+                let mut stale: Vec<&str> = Vec::new();
+                for input in stage.inputs.iter().filter(|i| entries[i.stage].is_none()) {
+                    let name = plan.stages[input.stage].name.as_str();
+                    if !stale.contains(&name) {
+                        stale.push(name);
+                    }
+                }
                 StageRecord {
                     name: stage.name.clone(),
                     status: "stale".into(),
-                    reason: format!("its input {} is stale", stale.join(", ")),
+                    reason: format!("{} {} stale", stale.join(", "), if stale.len() == 1 { "is" } else { "are" }),
                     seconds: 0.0,
                     key: None,
                     output: None,
@@ -482,7 +544,7 @@ pub fn live_keys(project: &Project) -> HashSet<String> {
             let Ok(text) = std::fs::read_to_string(dir.path().join("manifest.json")) else { continue };
             let Ok(manifest) = serde_json::from_str::<Value>(&text) else { continue };
             let recipe = manifest["recipe"].as_str().unwrap_or("").to_string();
-            let started = manifest["started"].as_u64().unwrap_or(0);
+            let started = started_ms(&manifest);
             if newest.get(&recipe).is_none_or(|(t, _)| started >= *t) {
                 newest.insert(recipe, (started, manifest));
             }
