@@ -2761,8 +2761,8 @@ train policy on prefs {
     CodeInfo {
         code: "P0810",
         title: "stage that plumb run does not run yet",
-        explanation: r#"The recipe checks, but `plumb run` cannot execute this part of it yet: `fit` stages, nested `repeat` loops, token-level (PPO-style) losses in train stages, other optimizers than adamw, sampler/selector items, or Parquet sources. docs/runtime.md lists what runs today. The rest of Plumb (check, eval-loss, rank) handles these recipes."#,
-        wrong: r#"# fit ratings = bradley_terry(votes)   (in a recipe given to plumb run)"#,
+        explanation: r#"The recipe checks, but `plumb run` cannot execute this part of it yet: nested `repeat` loops, token-level (PPO-style) losses in train stages, other optimizers than adamw, sampler/selector items, or Parquet sources. docs/runtime.md lists what runs today. The rest of Plumb (check, eval-loss, rank) handles these recipes."#,
+        wrong: r#"# repeat 2 { repeat 2 { ... } }   (in a recipe given to plumb run)"#,
         right: r#"# train policy on parts.train { loss = dpo(beta = 0.1) }"#,
     },
     CodeInfo {

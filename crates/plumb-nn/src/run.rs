@@ -72,6 +72,11 @@ pub fn run(args: &RunArgs) -> i32 {
         }
         out.push('\n');
     }
+    for s in &report.stages {
+        if let Some(board) = s.dir.as_ref().and_then(|d| std::fs::read_to_string(d.join("leaderboard.txt")).ok()) {
+            out.push_str(&format!("\n{}:\n{board}", s.name));
+        }
+    }
     for (model, dir) in &report.outputs {
         out.push_str(&format!("\n{model}: {}", dir.display()));
     }

@@ -534,9 +534,12 @@ impl Executor for LocalExecutor {
                 plumb_plan::data::write_rows(&ctx.out.join("rows.jsonl"), &out)?;
                 Ok(json!({"prompts": out.len(), "mean_score": total / count.max(1) as f64}))
             }
-            StageKind::Load { .. } | StageKind::Split { .. } | StageKind::Select { .. } | StageKind::Pair { .. } => {
-                plumb_plan::schedule::execute_data_stage(ctx)
-            }
+            StageKind::Load { .. }
+            | StageKind::Split { .. }
+            | StageKind::Select { .. }
+            | StageKind::Pair { .. }
+            | StageKind::Fit { .. }
+            | StageKind::Leaderboard { .. } => plumb_plan::schedule::execute_data_stage(ctx),
         }
     }
 

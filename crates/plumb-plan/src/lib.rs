@@ -5,6 +5,7 @@
 
 pub mod data;
 pub mod plan;
+pub mod ratings;
 pub mod schedule;
 
 pub use plan::{Input, Plan, PlanError, Stage, StageKind, build};

@@ -111,6 +111,19 @@ pub enum StageKind {
         seed: u64,
         min_margin: f64,
     },
+    /// A preference model over items fitted to votes or rankings (plumb-ratings).
+    Fit {
+        model: String,
+        l2: f64,
+        ties: String,
+        reference: Option<String>,
+    },
+    /// A leaderboard of fitted ratings, with bootstrap intervals when asked.
+    Leaderboard {
+        bootstrap: u64,
+        seed: u64,
+        fit: Box<StageKind>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -148,7 +161,12 @@ impl Stage {
     pub fn needs_models(&self) -> bool {
         !matches!(
             self.kind,
-            StageKind::Load { .. } | StageKind::Split { .. } | StageKind::Select { .. } | StageKind::Pair { .. }
+            StageKind::Load { .. }
+                | StageKind::Split { .. }
+                | StageKind::Select { .. }
+                | StageKind::Pair { .. }
+                | StageKind::Fit { .. }
+                | StageKind::Leaderboard { .. }
         )
     }
 }
@@ -168,6 +186,7 @@ impl Plan {
 
 #[derive(Clone, Debug)]
 enum Value_ {
+    Ratings { stage: usize },
     Data { stage: usize, part: Option<String>, schema: Option<String>, desc: String },
     Split { stage: usize, schema: Option<String>, desc: String },
     Model { stage: usize, trainable: bool, role: String, source: Option<String> },
@@ -708,10 +727,8 @@ fn plan_item(builder: &mut Builder, item: &plumb_syntax::ast::Item) -> Result<()
             builder.naming = eval.model.text.clone();
             eval_stage(builder, eval)?;
         }
-        ItemKind::Report(_) => {}
-        ItemKind::Fit(fit) => {
-            return Err(builder.unsupported("`fit` stages (use `plumb rank` for now)", fit.name.span));
-        }
+        ItemKind::Report(expr) => report_stage(builder, expr)?,
+        ItemKind::Fit(fit) => fit_stage(builder, fit)?,
         ItemKind::Repeat(repeat) => {
             if builder.iteration.is_some() {
                 return Err(builder.unsupported("nested `repeat` loops", item.span));
@@ -1057,5 +1074,85 @@ pub fn apply_overrides(plan: &mut Plan, overrides: &[String]) -> Result<(), Plan
         }
         plan.overrides.push(raw.clone());
     }
+    Ok(())
+}
+
+fn fit_stage(builder: &mut Builder, fit: &plumb_syntax::ast::FitItem) -> Result<(), PlanError> {
+    let model = match callee_name(&fit.value) {
+        Some(m @ ("bradley_terry" | "thurstone" | "davidson" | "plackett_luce")) => m.to_string(),
+        _ => return Err(builder.unsupported("this rating model", fit.value.span)),
+    };
+    let a = args(&fit.value);
+    let source = arg(a, "votes", 0)
+        .or_else(|| arg(a, "rankings", 0))
+        .ok_or_else(|| PlanError::at("P0811", "a fit needs its votes", shift(fit.value.span, builder.offset)))?;
+    builder.naming = fit.name.text.clone();
+    let data = builder.data(source)?;
+    let l2 = match arg(a, "l2", 1) {
+        Some(e) => builder.number(e, "l2")?,
+        None => 0.0,
+    };
+    let mut ties = "ignore".to_string();
+    let mut reference = None;
+    if let Some(options) = &fit.options {
+        for (name, (value, span)) in builder.options(options)? {
+            match (name.as_str(), literal(&value)) {
+                ("ties", Some(Value::String(t))) if t == "half" || t == "ignore" => ties = t,
+                ("reference", Some(Value::String(r))) => reference = Some(r),
+                _ => return Err(builder.unsupported(&format!("the fit option `{name}` here"), span)),
+            }
+        }
+    }
+    let name = builder.unique_name(&format!("fit.{}", fit.name.text));
+    let stage = builder.push(Stage {
+        name,
+        kind: StageKind::Fit { model, l2, ties, reference },
+        inputs: vec![data_input(&data, "data")?],
+        span: shift(fit.name.span, builder.offset),
+        model: None,
+    });
+    builder.env.insert(fit.name.text.clone(), Value_::Ratings { stage });
+    Ok(())
+}
+
+fn report_stage(builder: &mut Builder, expr: &Expr) -> Result<(), PlanError> {
+    if callee_name(expr) != Some("leaderboard") {
+        return Err(builder.unsupported("this report", expr.span));
+    }
+    let a = args(expr);
+    let Some(Expr { kind: ExprKind::Name(name), span }) = arg(a, "ratings", 0) else {
+        return Err(PlanError::at(
+            "P0811",
+            "leaderboard takes fitted ratings by name",
+            shift(expr.span, builder.offset),
+        ));
+    };
+    let Some(Value_::Ratings { stage: fit }) = builder.env.get(name).cloned() else {
+        return Err(PlanError::at("P0811", format!("`{name}` is not a `fit` result"), shift(*span, builder.offset)));
+    };
+    let (bootstrap, seed) = match arg(a, "ci", 1) {
+        Some(ci) if callee_name(ci) == Some("bootstrap") => {
+            let n = match arg(args(ci), "n", 0) {
+                Some(e) => builder.number(e, "n")? as u64,
+                None => 200,
+            };
+            let seed = match arg(args(ci), "seed", 1) {
+                Some(e) => builder.number(e, "seed")? as u64,
+                None => 0,
+            };
+            (n, seed)
+        }
+        Some(other) => return Err(builder.unsupported("this interval", other.span)),
+        None => (0, 0),
+    };
+    let data = builder.stages[fit].inputs[0].clone();
+    let stage_name = builder.unique_name(&format!("report.{name}"));
+    builder.push(Stage {
+        name: stage_name,
+        kind: StageKind::Leaderboard { bootstrap, seed, fit: Box::new(builder.stages[fit].kind.clone()) },
+        inputs: vec![Input { role: "ratings".into(), stage: fit, part: None }, data],
+        span: shift(expr.span, builder.offset),
+        model: None,
+    });
     Ok(())
 }

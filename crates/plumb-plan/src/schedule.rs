@@ -292,6 +292,7 @@ pub fn execute_data_stage(ctx: &StageContext) -> Result<Value, RuntimeError> {
             data::write_rows(&ctx.out.join("rows.jsonl"), &out)?;
             Ok(json!({"rows": out.len(), "prompts": rows.len()}))
         }
+        StageKind::Fit { .. } | StageKind::Leaderboard { .. } => crate::ratings::execute(ctx),
         _ => Err(RuntimeError::new(STAGE_FAILED, format!("`{}` is not a data stage", ctx.stage.name))),
     }
 }
