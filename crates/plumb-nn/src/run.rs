@@ -31,12 +31,14 @@ pub fn run(args: &RunArgs) -> i32 {
         Ok(report) => report,
         Err(error) => {
             // A stage error points at the recipe expression the stage came from.
-            let span = prepared
-                .plan
-                .stages
-                .iter()
-                .find(|s| error.message.starts_with(&format!("stage `{}`", s.name)))
-                .map(|s| s.span);
+            let span =
+                prepared.plan.stages.iter().find(|s| error.message.starts_with(&format!("stage `{}`", s.name))).map(
+                    |s| match s.loss_span {
+                        // A non-finite loss is reported at the loss expression that produced it.
+                        Some(loss) if error.message.contains(" is NaN") || error.message.contains(" is inf") => loss,
+                        _ => s.span,
+                    },
+                );
             pipeline::report_runtime(&prepared, &error, span);
             return 1;
         }

@@ -323,7 +323,7 @@ impl LocalExecutor {
                 || error.message.contains(" is -inf")
             {
                 error.help = Some(format!(
-                    "the loss `{loss}` of stage `{}` became non-finite; lower the learning rate or check the data",
+                    "the loss `{loss}` of stage `{}` became non-finite: look for a domain error in it (the log of a value ≤ 0, a division by 0) or lower the learning rate",
                     ctx.stage.name
                 ));
             }

@@ -120,7 +120,8 @@ pub fn accumulate(
         .evaluate(rows, &columns, threads)
         .map_err(|e| ModelError::new(e.code, format!("`{}`: {}", objective.name, e.message)))?;
     if !value.loss.is_finite() {
-        return Err(ModelError::new("P0513", format!("`{}` is {} on this batch", objective.name, value.loss)));
+        let what = if value.loss.is_nan() { "NaN" } else { "inf" };
+        return Err(ModelError::new("P0821", format!("the loss `{}` is {what} on this batch", objective.name)));
     }
     let mut pairs: Vec<(Tensor, Tensor)> = Vec::new();
     for (name, output) in &outputs {
@@ -276,7 +277,8 @@ pub fn train(
         let mut margins: Vec<f64> = Vec::new();
         for micro in chunk.chunks(options.batch_size) {
             let scale = micro.len() as f64 / chunk.len() as f64;
-            let result = accumulate(model, objective, micro, scale, options.threads)?;
+            let result = accumulate(model, objective, micro, scale, options.threads)
+                .map_err(|e| ModelError { message: format!("step {}: {}", step + 1, e.message), ..e })?;
             loss += result.value.loss * scale;
             for (name, values) in &result.columns {
                 *sums.entry(name.clone()).or_default() += values.iter().map(|&v| f64::from(v)).sum::<f64>();

@@ -150,6 +150,8 @@ pub struct Stage {
     pub span: Span,
     /// For train and eval stages: the recipe name of the model.
     pub model: Option<String>,
+    /// For train stages: the loss expression (where a NaN loss is reported).
+    pub loss_span: Option<Span>,
 }
 
 impl Stage {
@@ -390,6 +392,7 @@ impl Builder<'_> {
                         inputs: Vec::new(),
                         span: shift(expr.span, self.offset),
                         model: None,
+                        loss_span: None,
                     });
                     Ok(Value_::Data { stage, part: None, schema: None, desc: path })
                 }
@@ -414,6 +417,7 @@ impl Builder<'_> {
                         inputs: vec![Input { role: "data".into(), stage: source_stage, part }],
                         span: shift(expr.span, self.offset),
                         model: None,
+                        loss_span: None,
                     });
                     Ok(Value_::Split { stage, schema, desc })
                 }
@@ -456,6 +460,7 @@ impl Builder<'_> {
                         ],
                         span: shift(expr.span, self.offset),
                         model: Some(model_name),
+                        loss_span: None,
                     });
                     Ok(Value_::Data { stage, part: None, schema: Some("Candidates".into()), desc: self.naming.clone() })
                 }
@@ -513,6 +518,7 @@ impl Builder<'_> {
                         inputs,
                         span: shift(expr.span, self.offset),
                         model: scorer.map(|(_, n)| n),
+                        loss_span: None,
                     });
                     Ok(Value_::Data { stage, part: None, schema: None, desc: self.naming.clone() })
                 }
@@ -544,6 +550,7 @@ impl Builder<'_> {
                     inputs: Vec::new(),
                     span: shift(expr.span, self.offset),
                     model: Some(name.to_string()),
+                    loss_span: None,
                 });
                 self.current.insert(name.to_string(), stage);
                 self.initial.insert(name.to_string(), stage);
@@ -598,6 +605,7 @@ impl Builder<'_> {
                     inputs: Vec::new(),
                     span: shift(expr.span, self.offset),
                     model: Some(name.to_string()),
+                    loss_span: None,
                 });
                 Ok(Value_::Model { stage, trainable: false, role: "judge".into(), source: None })
             }
@@ -646,7 +654,7 @@ impl Builder<'_> {
             return existing;
         }
         let name = self.unique_name(&base);
-        self.push(Stage { name, kind: StageKind::RefLogprobs { slots }, inputs, span, model: None })
+        self.push(Stage { name, kind: StageKind::RefLogprobs { slots }, inputs, span, model: None, loss_span: None })
     }
 
     fn options(&self, options: &Options) -> Result<BTreeMap<String, (Expr, Span)>, PlanError> {
@@ -905,6 +913,7 @@ fn train_stage(builder: &mut Builder, train: &plumb_syntax::ast::TrainItem) -> R
         inputs,
         span: shift(train.model.span, builder.offset),
         model: Some(train.model.text.clone()),
+        loss_span: Some(shift(loss_expr.span, builder.offset)),
     });
     builder.current.insert(train.model.text.clone(), stage);
     Ok(())
@@ -996,6 +1005,7 @@ fn eval_stage(builder: &mut Builder, eval: &plumb_syntax::ast::EvalItem) -> Resu
         inputs,
         span: shift(eval.model.span, builder.offset),
         model: Some(eval.model.text.clone()),
+        loss_span: None,
     };
     builder.push(stage);
     Ok(())
@@ -1110,6 +1120,7 @@ fn fit_stage(builder: &mut Builder, fit: &plumb_syntax::ast::FitItem) -> Result<
         inputs: vec![data_input(&data, "data")?],
         span: shift(fit.name.span, builder.offset),
         model: None,
+        loss_span: None,
     });
     builder.env.insert(fit.name.text.clone(), Value_::Ratings { stage });
     Ok(())
@@ -1153,6 +1164,7 @@ fn report_stage(builder: &mut Builder, expr: &Expr) -> Result<(), PlanError> {
         inputs: vec![Input { role: "ratings".into(), stage: fit, part: None }, data],
         span: shift(expr.span, builder.offset),
         model: None,
+        loss_span: None,
     });
     Ok(())
 }
