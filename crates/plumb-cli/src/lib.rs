@@ -239,6 +239,12 @@ pub struct Checked {
 
 /// Checks files (and what they import) and returns their diagnostics.
 pub fn check_paths(roots: &[String]) -> Checked {
+    check_paths_with(roots, true)
+}
+
+/// [`check_paths`], optionally without opening the data files the recipes name:
+/// `plumb run` opens those only once it has confined their paths to the project.
+pub fn check_paths_with(roots: &[String], data_files: bool) -> Checked {
     let mut db = RootDatabase::default();
     let loaded = workspace::load(&mut db, roots);
     let mut files = Vec::new();
@@ -249,7 +255,9 @@ pub fn check_paths(roots: &[String]) -> Checked {
                 Some(input) => {
                     let mut diagnostics = plumb_hir::file_diagnostics(&db, input).to_vec();
                     let base = std::path::Path::new(&file.path).parent().unwrap_or(std::path::Path::new("."));
-                    diagnostics.extend(plumb_hir::check_data_files(&db, input, base));
+                    if data_files {
+                        diagnostics.extend(plumb_hir::check_data_files(&db, input, base));
+                    }
                     diagnostics.sort_by_key(|d| (d.span().start, d.code));
                     diagnostics
                 }

@@ -51,7 +51,8 @@ pub fn prepare(recipe: &Path, sets: &[String]) -> Result<Prepared, i32> {
     let mut db = RootDatabase::default();
     let loaded = workspace::load(&mut db, std::slice::from_ref(&path));
     let text = loaded.first().map(|f| f.text.clone()).unwrap_or_default();
-    let checked = crate::check_paths(std::slice::from_ref(&path));
+    // Data files are checked below, once their paths are known to stay inside the project.
+    let checked = crate::check_paths_with(std::slice::from_ref(&path), false);
     let mut errors = 0;
     for (file, file_text, diagnostics) in &checked.files {
         for diagnostic in diagnostics.iter().filter(|d| d.is_error()) {
@@ -87,6 +88,16 @@ pub fn prepare(recipe: &Path, sets: &[String]) -> Result<Prepared, i32> {
             report(&path, &text, e.code, &e.message, e.help.as_deref(), Some(stage.span));
             return Err(1);
         }
+    }
+    let base = Path::new(&path).parent().unwrap_or(Path::new("."));
+    let data_errors: Vec<Diagnostic> =
+        plumb_hir::check_data_files(&db, file, base).into_iter().filter(|d| d.is_error()).collect();
+    for diagnostic in &data_errors {
+        eprint!("{}", render::render(&FileDiagnostic { path: &path, text: &text, diagnostic }, RENDER_WIDTH));
+    }
+    if !data_errors.is_empty() {
+        eprintln!("{path}: {} error(s); nothing was run", data_errors.len());
+        return Err(1);
     }
     Ok(Prepared { plan, project, path, text })
 }
