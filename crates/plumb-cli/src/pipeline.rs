@@ -149,7 +149,16 @@ pub fn gc(dir: &Path) -> i32 {
     let keep = plumb_plan::schedule::live_keys(&project);
     let result = plumb_runtime::Cache::open(&root).and_then(|cache| {
         let _lock = cache.lock()?;
-        cache.gc(&keep)
+        let mut report = cache.gc(&keep)?;
+        // Checkpoints of stages no kept run uses (including those of runs that never finished).
+        if let Ok(dirs) = std::fs::read_dir(cache.dir().join("checkpoints")) {
+            for dir in dirs.flatten() {
+                if !keep.contains(&dir.file_name().to_string_lossy().to_string()) {
+                    report.bytes += plumb_runtime::cache::remove_all(&dir.path())?;
+                }
+            }
+        }
+        Ok(report)
     });
     match result {
         Ok(report) => {

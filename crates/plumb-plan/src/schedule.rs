@@ -337,7 +337,12 @@ pub fn run(
                 (entry, "cached", "unchanged".to_string(), summary)
             }
             None => {
-                let why = reason(stage, previous.as_ref(), &inputs, &own);
+                let resuming = cache.dir().join("checkpoints").join(&key).join("checkpoint.safetensors").exists();
+                let why = if resuming {
+                    "resuming from its checkpoint (an earlier run stopped)".to_string()
+                } else {
+                    reason(stage, previous.as_ref(), &inputs, &own)
+                };
                 if !options.quiet {
                     eprintln!("▶ {}: running ({why})", stage.name);
                 }

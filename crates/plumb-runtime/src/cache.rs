@@ -338,7 +338,7 @@ fn sync_tree(dir: &Path) -> Result<()> {
 }
 
 /// Removes a file or folder (without following links) and returns the bytes its files held.
-fn remove_all(path: &Path) -> Result<u64> {
+pub fn remove_all(path: &Path) -> Result<u64> {
     let meta = fs::symlink_metadata(path).map_err(io("inspect", path))?;
     if !meta.is_dir() {
         fs::remove_file(path).map_err(io("remove", path))?;
