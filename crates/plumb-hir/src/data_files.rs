@@ -123,9 +123,17 @@ fn schema_columns(db: &dyn Db, file: SourceFile, schema: &str) -> Option<Vec<Col
     )
 }
 
+/// A Hugging Face conversation: a list of `{role, content}` messages, which
+/// `plumb run` renders to text with the model's chat template.
+pub fn is_conversation(value: &serde_json::Value) -> bool {
+    value.as_array().is_some_and(|messages| {
+        !messages.is_empty() && messages.iter().all(|m| m["role"].is_string() && m["content"].is_string())
+    })
+}
+
 fn fits(value: &serde_json::Value, scalar: &str) -> bool {
     match scalar {
-        "Text" => value.is_string(),
+        "Text" => value.is_string() || is_conversation(value),
         "f32" | "f64" => value.is_number(),
         "i64" | "i32" => value.is_i64() || value.is_u64(),
         "bool" => value.is_boolean() || value.as_i64().is_some_and(|v| v == 0 || v == 1),

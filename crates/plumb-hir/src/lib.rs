@@ -21,7 +21,7 @@ use plumb_syntax::{ItemParse, MAX_FILE_BYTES};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-pub use data_files::check_data_files;
+pub use data_files::{check_data_files, is_conversation};
 pub use options::{
     FIT_OPTIONS, FOREIGN_OPTIONS, OptionKind, OptionTable, SAMPLER_OPTIONS, SELECTOR_OPTIONS, TRAIN_OPTIONS,
 };

@@ -24,22 +24,30 @@ pub struct LocalExecutor {
     pub torch_threads: usize,
 }
 
-/// The completion text of `slot` for row `i`: a field of the row, or for
-/// `kl` (KTO's mismatched pairs) the next row's completion.
-fn completion<'a>(rows: &'a [Value], i: usize, slot: &str) -> Result<&'a str, RuntimeError> {
+/// The completion of `slot` for row `i` (text or messages): a field of the
+/// row, or for `kl` (KTO's mismatched pairs) the next row's completion.
+fn completion_value<'a>(rows: &'a [Value], i: usize, slot: &str) -> Result<&'a Value, RuntimeError> {
     let (row, field) = match slot {
         "kl" => (&rows[(i + 1) % rows.len()], "completion"),
         other => (&rows[i], other),
     };
-    row[field].as_str().ok_or_else(|| {
-        RuntimeError::new("P0820", format!("row {}: no text field `{field}`, which the loss reads", i + 1))
-    })
+    match &row[field] {
+        Value::Null => {
+            Err(RuntimeError::new("P0820", format!("row {}: no field `{field}`, which the loss reads", i + 1)))
+        }
+        value => Ok(value),
+    }
 }
 
-fn prompt(rows: &[Value], i: usize) -> Result<&str, RuntimeError> {
-    rows[i]["prompt"]
-        .as_str()
-        .ok_or_else(|| RuntimeError::new("P0820", format!("row {}: no text field `prompt`", i + 1)))
+/// Prompt and completion text of row `i`'s `slot`, conversations rendered with the model's chat template.
+fn texts(model: &Model, rows: &[Value], i: usize, slot: &str) -> Result<(String, String), RuntimeError> {
+    let at = format!("row {}", i + 1);
+    model.row_texts(&rows[i]["prompt"], completion_value(rows, i, slot)?, &at).map_err(from_model)
+}
+
+fn tokenize(model: &Model, rows: &[Value], i: usize, slot: &str, at: &str) -> Result<Sequence, RuntimeError> {
+    let (p, c) = texts(model, rows, i, slot)?;
+    model.tokenize(&p, &c, at).map_err(from_model)
 }
 
 fn ref_column(slot: &str) -> String {
@@ -109,10 +117,10 @@ fn progress(ctx: &StageContext, len: u64) -> indicatif::ProgressBar {
     bar
 }
 
-fn distinct_prompts(rows: &[Value], limit: usize) -> Result<Vec<String>, RuntimeError> {
+fn distinct_prompts(model: &Model, rows: &[Value], limit: usize) -> Result<Vec<String>, RuntimeError> {
     let mut seen = Vec::new();
-    for i in 0..rows.len() {
-        let p = prompt(rows, i)?.to_string();
+    for (i, row) in rows.iter().enumerate() {
+        let p = model.prompt_text(&row["prompt"], &format!("row {}", i + 1)).map_err(from_model)?;
         if !seen.contains(&p) {
             seen.push(p);
         }
@@ -159,11 +167,7 @@ impl LocalExecutor {
         let mut out = vec![serde_json::Map::new(); rows.len()];
         for slot in slots {
             let sequences: Vec<Sequence> = (0..rows.len())
-                .map(|i| {
-                    reference
-                        .tokenize(prompt(&rows, i)?, completion(&rows, i, slot)?, &format!("row {}", i + 1))
-                        .map_err(from_model)
-                })
+                .map(|i| tokenize(&reference, &rows, i, slot, &format!("row {}", i + 1)))
                 .collect::<Result<_, _>>()?;
             for (start, chunk) in sequences.chunks(32).enumerate() {
                 for (j, lp) in reference.logprobs(chunk).map_err(from_model)?.into_iter().enumerate() {
@@ -220,13 +224,20 @@ impl LocalExecutor {
         let mut examples = Vec::with_capacity(rows.len());
         for i in 0..rows.len() {
             let at = format!("row {} of {}", i + 1, ctx.input("data")?.stage);
-            let p = model.tokenizer.encode(prompt(&rows, i)?).map_err(from_model)?;
+            let mut prompt_ids = None;
             let mut completions = BTreeMap::new();
             for slot in &slots {
-                let sequence =
-                    model.tokenize(prompt(&rows, i)?, completion(&rows, i, slot)?, &at).map_err(from_model)?;
+                let sequence = tokenize(&model, &rows, i, slot, &at)?;
+                prompt_ids.get_or_insert(sequence.prompt);
                 completions.insert(slot.clone(), sequence.completion);
             }
+            let p = match prompt_ids {
+                Some(ids) => ids,
+                None => {
+                    let text = model.prompt_text(&rows[i]["prompt"], &at).map_err(from_model)?;
+                    model.tokenizer.encode(&text).map_err(from_model)?
+                }
+            };
             let mut fixed = BTreeMap::new();
             for column in &columns {
                 let value = if column.starts_with("ref") {
@@ -274,7 +285,7 @@ impl LocalExecutor {
             Ok(input) => Some(load(&input.dir.join("model"))?),
             Err(_) => None,
         };
-        let kl_prompts = distinct_prompts(&rows, 16)?;
+        let kl_prompts = distinct_prompts(&model, &rows, 16)?;
         let per_step = options.batch_size * options.grad_accum;
         let total = options.total_steps(examples.len());
         let kl_every = (total / 10).max(1);
@@ -354,7 +365,7 @@ impl LocalExecutor {
     fn eval(&self, ctx: &StageContext, metrics: &[Metric]) -> Result<Value, RuntimeError> {
         let model = load(&model_dir(ctx, "model")?)?;
         let rows = plumb_plan::data::read_rows(&ctx.rows_path("data")?)?;
-        let prompts = distinct_prompts(&rows, 64)?;
+        let prompts = distinct_prompts(&model, &rows, 64)?;
         let mut out = serde_json::Map::new();
         let bar = progress(ctx, metrics.len() as u64);
         for metric in metrics {
@@ -426,11 +437,7 @@ impl LocalExecutor {
         let mut sequences = Vec::new();
         for i in 0..rows.len() {
             for slot in ["chosen", "rejected"] {
-                sequences.push(
-                    model
-                        .tokenize(prompt(rows, i)?, completion(rows, i, slot)?, &format!("row {}", i + 1))
-                        .map_err(from_model)?,
-                );
+                sequences.push(tokenize(model, rows, i, slot, &format!("row {}", i + 1))?);
             }
         }
         let mut values = Vec::new();
@@ -486,10 +493,17 @@ impl Executor for LocalExecutor {
                 let bar = progress(ctx, rows.len() as u64);
                 let mut out = Vec::with_capacity(rows.len());
                 for (i, row) in rows.iter().enumerate() {
-                    let prompt = row[field.as_str()].as_str().ok_or_else(|| {
-                        RuntimeError::new("P0820", format!("row {}: no text field `{field}` to generate from", i + 1))
-                    })?;
-                    let ids = model.tokenizer.encode(prompt).map_err(from_model)?;
+                    // A conversation is rendered with the chat template, ending in the generation prompt.
+                    let prompt = match &row[field.as_str()] {
+                        Value::Null => {
+                            return Err(RuntimeError::new(
+                                "P0820",
+                                format!("row {}: no field `{field}` to generate from", i + 1),
+                            ));
+                        }
+                        value => model.prompt_text(value, &format!("row {}", i + 1)).map_err(from_model)?,
+                    };
+                    let ids = model.tokenizer.encode(&prompt).map_err(from_model)?;
                     let room = model.config.max_positions.saturating_sub(ids.len());
                     let options = SampleOptions {
                         temperature: *temperature,

@@ -41,7 +41,9 @@ fn check_field(field: &FieldSpec, value: Option<&Value>, at: &str) -> Result<Val
         "Text" => match value.as_str() {
             Some("") => Err(bad(at.to_string(), format!("field `{}` is empty", field.name))),
             Some(_) => Ok(value.clone()),
-            None => Err(wrong("text")),
+            // A conversation: rendered with the model's chat template where a model reads it.
+            None if plumb_hir::is_conversation(value) => Ok(value.clone()),
+            None => Err(wrong("text or a list of {role, content} messages")),
         },
         "bool" => match value {
             Value::Bool(_) => Ok(value.clone()),
