@@ -2761,7 +2761,7 @@ train policy on prefs {
     CodeInfo {
         code: "P0810",
         title: "stage that plumb run does not run yet",
-        explanation: r#"The recipe checks, but `plumb run` cannot execute this part of it yet: nested `repeat` loops, token-level (PPO-style) losses in train stages, other optimizers than adamw, sampler/selector items, or Parquet sources. docs/runtime.md lists what runs today. The rest of Plumb (check, eval-loss, rank) handles these recipes."#,
+        explanation: r#"The recipe checks, but `plumb run` cannot execute this part of it yet: nested `repeat` loops, token-level (PPO-style) losses in train stages, other optimizers than adamw, or sampler/selector items. docs/runtime.md lists what runs today. The rest of Plumb (check, eval-loss, rank) handles these recipes."#,
         wrong: r#"# repeat 2 { repeat 2 { ... } }   (in a recipe given to plumb run)"#,
         right: r#"# train policy on parts.train { loss = dpo(beta = 0.1) }"#,
     },
@@ -2789,7 +2789,7 @@ train policy on prefs {
     CodeInfo {
         code: "P0820",
         title: "malformed data file or row (run)",
-        explanation: r#"A data file does not match its schema: a row that is not a JSON object (JSONL) or has the wrong number of fields (CSV), a missing required field, a field of the wrong type, an empty text field, or a file with no rows. The message names the file and line. Fix the row or the schema; nothing downstream runs on data that failed validation."#,
+        explanation: r#"A data file does not match its schema: a row that is not a JSON object (JSONL), has the wrong number of fields (CSV) or is not a Parquet file, a missing required field, a field of the wrong type, an empty text field, or a file with no rows. The message names the file and line. Fix the row or the schema; nothing downstream runs on data that failed validation."#,
         wrong: r#"# {"prompt": "The kettle", "chosen": 3}   (chosen must be text; rejected is missing)"#,
         right: r#"# {"prompt": "The kettle", "chosen": " is great.", "rejected": " broke."}"#,
     },

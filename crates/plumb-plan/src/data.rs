@@ -1,5 +1,6 @@
-//! The data stages, which need no model: loading a JSONL or CSV file with
-//! schema validation (errors at `file:line`), and the seeded train/holdout split.
+//! The data stages, which need no model: loading a JSONL, CSV or Parquet file
+//! with schema validation (errors at `file:line`, or `file: row N` for
+//! Parquet), and the seeded train/holdout split.
 //! Rows travel between stages as JSONL with every schema field present.
 
 use crate::plan::FieldSpec;
@@ -109,6 +110,9 @@ fn csv_fields(line: &str) -> Result<Vec<String>, String> {
 
 /// Reads and validates `path` into normalised rows.
 pub fn load_rows(path: &Path, shown: &str, format: &str, fields: &[FieldSpec]) -> Result<Vec<Value>, RuntimeError> {
+    if format == "parquet" {
+        return load_parquet(path, shown, fields);
+    }
     let bytes = std::fs::read(path).map_err(|e| RuntimeError::io(BAD_DATA, "read", path, &e))?;
     let text = String::from_utf8(bytes)
         .map_err(|e| bad(shown.to_string(), format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to())))?;
@@ -146,6 +150,26 @@ pub fn load_rows(path: &Path, shown: &str, format: &str, fields: &[FieldSpec]) -
                 rows.push(normalise(&row, fields, &at)?);
             }
         }
+    }
+    if rows.is_empty() {
+        return Err(bad(shown.to_string(), "no rows"));
+    }
+    Ok(rows)
+}
+
+fn load_parquet(path: &Path, shown: &str, fields: &[FieldSpec]) -> Result<Vec<Value>, RuntimeError> {
+    use parquet::file::reader::SerializedFileReader;
+    let file = std::fs::File::open(path).map_err(|e| RuntimeError::io(BAD_DATA, "read", path, &e))?;
+    let reader =
+        SerializedFileReader::new(file).map_err(|e| bad(shown.to_string(), format!("not a Parquet file ({e})")))?;
+    let mut rows = Vec::new();
+    for (index, row) in reader.into_iter().enumerate() {
+        let at = format!("{shown}: row {}", index + 1);
+        let row = row.map_err(|e| bad(at.clone(), e))?;
+        let Value::Object(object) = row.to_json_value() else {
+            return Err(bad(at, "a row must be a record"));
+        };
+        rows.push(normalise(&object, fields, &at)?);
     }
     if rows.is_empty() {
         return Err(bad(shown.to_string(), "no rows"));

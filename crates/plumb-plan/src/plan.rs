@@ -378,9 +378,6 @@ impl Builder<'_> {
                             shift(expr.span, self.offset),
                         ));
                     };
-                    if format == "parquet" {
-                        return Err(self.unsupported("Parquet sources (convert to JSONL or CSV)", expr.span));
-                    }
                     let stage = self.push(Stage {
                         name: String::new(),
                         kind: StageKind::Load {
