@@ -41,6 +41,82 @@ pub struct Batch {
     pub last: Tensor,
     pub lengths: Vec<usize>,
     pub completion_lengths: Vec<usize>,
+    /// The rows, for packing.
+    pub sequences: Vec<Sequence>,
+}
+
+/// Sequences packed end to end into a few rows (no padding inside a row), with
+/// a block-diagonal causal mask so that each attends only to itself, and
+/// positions restarting at 0 for each.
+pub struct Packed {
+    pub ids: Tensor,
+    pub positions: Tensor,
+    pub allowed: Tensor,
+    /// Flat index (into rows × len) of each sequence's first token.
+    pub starts: Vec<i64>,
+}
+
+/// Tokens per packed row at most: attention costs len² per row, so short rows
+/// (a few sequences each) beat one long one; 64 measured fastest for the demo
+/// model (docs/performance.md).
+pub const PACK_TOKENS: usize = 64;
+
+impl Packed {
+    pub fn new(rows: &[Sequence], pad: i64) -> Self {
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by(|&a, &b| rows[b].len().cmp(&rows[a].len()).then(a.cmp(&b)));
+        let capacity = rows.iter().map(Sequence::len).max().unwrap_or(1).max(PACK_TOKENS);
+        // First fit, longest first.
+        let mut bins: Vec<(usize, Vec<usize>)> = Vec::new();
+        for i in order {
+            let n = rows[i].len();
+            match bins.iter_mut().find(|(used, _)| used + n <= capacity) {
+                Some((used, members)) => {
+                    *used += n;
+                    members.push(i);
+                }
+                None => bins.push((n, vec![i])),
+            }
+        }
+        let len = bins.iter().map(|(used, _)| *used).max().unwrap_or(1).max(1);
+        let count = bins.len().max(1);
+        let mut ids = vec![pad; count * len];
+        let mut positions = vec![0i64; count * len];
+        let mut segment = vec![-1i64; count * len];
+        let mut starts = vec![0i64; rows.len()];
+        for (b, (_, members)) in bins.iter().enumerate() {
+            let mut at = b * len;
+            for &i in members {
+                starts[i] = at as i64;
+                for (p, &id) in rows[i].prompt.iter().chain(&rows[i].completion).enumerate() {
+                    ids[at + p] = id;
+                    positions[at + p] = p as i64;
+                    segment[at + p] = i as i64;
+                }
+                at += rows[i].len();
+            }
+        }
+        let (count, len) = (count as i64, len as i64);
+        let segment = Tensor::from_slice(&segment).view([count, len]);
+        let same = segment.unsqueeze(2).eq_tensor(&segment.unsqueeze(1));
+        let index = Tensor::arange(len, (Kind::Int64, Device::Cpu));
+        let causal = index.view([1, len]).le_tensor(&index.view([len, 1])).unsqueeze(0);
+        let diagonal = index.view([1, len]).eq_tensor(&index.view([len, 1])).unsqueeze(0);
+        let allowed = same.logical_and(&causal).logical_or(&diagonal).unsqueeze(1);
+        Packed {
+            ids: Tensor::from_slice(&ids).view([count, len]),
+            positions: Tensor::from_slice(&positions).view([count, len]),
+            allowed,
+            starts,
+        }
+    }
+
+    /// Final hidden states of every packed token, [rows × len, hidden].
+    pub fn hidden(&self, model: &Model) -> Tensor {
+        let hidden = model.hidden_masked(&self.ids, &self.positions, &self.allowed, None);
+        let width = hidden.size()[2];
+        hidden.reshape([-1, width])
+    }
 }
 
 impl Batch {
@@ -76,6 +152,7 @@ impl Batch {
             last: Tensor::from_slice(&last),
             lengths: rows.iter().map(Sequence::len).collect(),
             completion_lengths: rows.iter().map(|r| r.completion.len()).collect(),
+            sequences: rows.to_vec(),
         }
     }
 }
@@ -192,12 +269,30 @@ impl Model {
     /// differentiable when the parameters require gradients.
     pub fn token_logprobs(&self, batch: &Batch) -> Result<Tensor> {
         self.check_batch(batch)?;
-        let hidden = self.hidden(&batch.ids, &batch.mask, &batch.positions, None);
-        let len = hidden.size()[1];
-        let logits = self.logits(&hidden.narrow(1, 0, len - 1))?;
-        let picked =
-            logits.log_softmax(-1, Kind::Float).gather(-1, &batch.targets.unsqueeze(-1), false).squeeze_dim(-1);
-        Ok(picked * &batch.completion_mask)
+        // Sequences are packed without padding, and only completion positions
+        // go through the vocabulary projection and its log-softmax.
+        let packed = Packed::new(&batch.sequences, self.pad_id());
+        let hidden = packed.hidden(self);
+        let (rows, width) = (batch.sequences.len() as i64, batch.targets.size()[1]);
+        let (mut source, mut target, mut out) = (Vec::new(), Vec::new(), Vec::new());
+        for (r, row) in batch.sequences.iter().enumerate() {
+            for (i, &id) in row.completion.iter().enumerate() {
+                let predicted_at = (row.prompt.len() + i) as i64 - 1;
+                source.push(packed.starts[r] + predicted_at);
+                target.push(id);
+                out.push(r as i64 * width + predicted_at);
+            }
+        }
+        let source = Tensor::from_slice(&source);
+        let states = hidden.index_select(0, &source);
+        let picked = self
+            .logits(&states)?
+            .log_softmax(-1, Kind::Float)
+            .gather(-1, &Tensor::from_slice(&target).unsqueeze(-1), false)
+            .squeeze_dim(-1);
+        let flat =
+            Tensor::zeros([rows * width], (Kind::Float, Device::Cpu)).index_add(0, &Tensor::from_slice(&out), &picked);
+        Ok(flat.view([rows, width]))
     }
 
     /// Completion log-probs of each row, without gradients.
@@ -225,8 +320,11 @@ impl Model {
     /// Reward-model scores [batch] (first label) at each row's last token, differentiable.
     pub fn score_tensor(&self, batch: &Batch) -> Result<Tensor> {
         self.check_batch(batch)?;
-        let hidden = self.hidden(&batch.ids, &batch.mask, &batch.positions, None);
-        Ok(self.score_at(&hidden, &batch.last)?.select(1, 0))
+        let packed = Packed::new(&batch.sequences, self.pad_id());
+        let hidden = packed.hidden(self);
+        let last: Vec<i64> =
+            batch.sequences.iter().zip(&packed.starts).map(|(row, start)| start + row.len() as i64 - 1).collect();
+        Ok(self.score_states(&hidden.index_select(0, &Tensor::from_slice(&last)))?.select(1, 0))
     }
 
     /// Reward-model scores of each row, without gradients.

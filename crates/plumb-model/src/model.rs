@@ -442,20 +442,37 @@ impl Model {
     /// Final hidden states [batch, len, hidden] of `ids` [batch, len].
     /// `mask` [batch, past + len] is 1 for real tokens and 0 for padding;
     /// `positions` [batch, len] are the tokens' position ids.
-    pub fn hidden(&self, ids: &Tensor, mask: &Tensor, positions: &Tensor, mut cache: Option<&mut KvCache>) -> Tensor {
+    pub fn hidden(&self, ids: &Tensor, mask: &Tensor, positions: &Tensor, cache: Option<&mut KvCache>) -> Tensor {
         let size = ids.size();
         let (batch, len) = (size[0], size[1]);
         let past = cache.as_ref().map_or(0, |c| c.len());
-        let mut x = Tensor::embedding(&self.embed, ids, -1, false, false);
-        if let Some(wpe) = &self.positions {
-            x = &x + Tensor::embedding(wpe, positions, -1, false, false);
-        }
         let total = past + len;
         let query_pos = Tensor::arange_start(past, total, (Kind::Int64, Device::Cpu)).view([len, 1]);
         let key_pos = Tensor::arange(total, (Kind::Int64, Device::Cpu)).view([1, total]);
         let causal = key_pos.le_tensor(&query_pos).view([1, 1, len, total]);
         let padding = mask.to_kind(Kind::Bool).view([batch, 1, 1, total]);
-        let blocked = causal.logical_and(&padding).logical_not();
+        // Each query may also see its own key, so no attention row is empty
+        // (a left-padding query would otherwise give NaN in fused attention).
+        let allowed = causal.logical_and(&padding).logical_or(&key_pos.eq_tensor(&query_pos).view([1, 1, len, total]));
+        self.hidden_masked(ids, positions, &allowed, cache)
+    }
+
+    /// Final hidden states with an explicit attention mask `allowed`
+    /// [batch or 1, 1, len, past + len] (true: the query may attend to the key),
+    /// e.g. block-diagonal for several sequences packed into one row.
+    pub fn hidden_masked(
+        &self,
+        ids: &Tensor,
+        positions: &Tensor,
+        allowed: &Tensor,
+        mut cache: Option<&mut KvCache>,
+    ) -> Tensor {
+        let size = ids.size();
+        let (batch, len) = (size[0], size[1]);
+        let mut x = Tensor::embedding(&self.embed, ids, -1, false, false);
+        if let Some(wpe) = &self.positions {
+            x = &x + Tensor::embedding(wpe, positions, -1, false, false);
+        }
         let rope = self.rope_inv_freq.as_ref().map(|inv_freq| {
             let freqs = positions.to_kind(Kind::Float).unsqueeze(-1) * inv_freq.view([1, 1, -1]);
             let emb = Tensor::cat(&[&freqs, &freqs], -1).unsqueeze(1);
@@ -503,9 +520,10 @@ impl Model {
             } else {
                 (k, v)
             };
-            let scores = (q.matmul(&k.transpose(-2, -1)) * scale).masked_fill(&blocked, f64::from(f32::MIN));
-            let weights = scores.softmax(-1, Kind::Float);
-            let y = weights.matmul(&v).transpose(1, 2).contiguous().view([batch, len, heads * head_dim]);
+            let y = Tensor::scaled_dot_product_attention(&q, &k, &v, Some(allowed), 0.0, false, scale, false)
+                .transpose(1, 2)
+                .contiguous()
+                .view([batch, len, heads * head_dim]);
             // Not `+=`: the norm saved `x` for the backward pass.
             x = &x + out(&y);
             let normed = block.norm2.forward(&x);
@@ -527,6 +545,13 @@ impl Model {
     }
 
     /// Sequence-classification outputs [batch, num_labels] at index `last` [batch] of each row.
+    /// Sequence-classification outputs [n, num_labels] of hidden states [n, hidden].
+    pub fn score_states(&self, states: &Tensor) -> Result<Tensor> {
+        let score =
+            self.score.as_ref().ok_or_else(|| self.no_head("a score head (it is a causal LM, not a reward model)"))?;
+        Ok(states.matmul(&score.tr()))
+    }
+
     pub fn score_at(&self, hidden: &Tensor, last: &Tensor) -> Result<Tensor> {
         let score =
             self.score.as_ref().ok_or_else(|| self.no_head("a score head (it is a causal LM, not a reward model)"))?;

@@ -285,7 +285,7 @@ impl LocalExecutor {
             Ok(input) => Some(load(&input.dir.join("model"))?),
             Err(_) => None,
         };
-        let kl_prompts = distinct_prompts(&model, &rows, 16)?;
+        let kl_prompts = distinct_prompts(&model, &rows, 8)?;
         let per_step = options.batch_size * options.grad_accum;
         let total = options.total_steps(examples.len());
         let kl_every = (total / 10).max(1);
