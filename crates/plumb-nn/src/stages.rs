@@ -5,7 +5,7 @@
 use crate::objective::Objective;
 use crate::train::{Example, StepMetrics, TrainOptions, train};
 use plumb_model::{AdamWConfig, Decay, Model, ModelError, SampleOptions, Sequence};
-use plumb_plan::plan::{Metric, StageKind};
+use plumb_plan::plan::{Metric, StageKind, Truncation};
 use plumb_plan::{Executor, StageContext};
 use plumb_runtime::{RuntimeError, write_atomic};
 use serde_json::{Value, json};
@@ -45,9 +45,48 @@ fn texts(model: &Model, rows: &[Value], i: usize, slot: &str) -> Result<(String,
     model.row_texts(&rows[i]["prompt"], completion_value(rows, i, slot)?, &at).map_err(from_model)
 }
 
-fn tokenize(model: &Model, rows: &[Value], i: usize, slot: &str, at: &str) -> Result<Sequence, RuntimeError> {
+/// Tokenises row `i`'s `slot`, truncated as the train stage asks: the prompt
+/// keeps its last `max_prompt_len` tokens, the completion its first tokens up to `max_len` in all.
+fn tokenize(
+    model: &Model,
+    rows: &[Value],
+    i: usize,
+    slot: &str,
+    at: &str,
+    truncation: Truncation,
+) -> Result<Sequence, RuntimeError> {
     let (p, c) = texts(model, rows, i, slot)?;
-    model.tokenize(&p, &c, at).map_err(from_model)
+    if truncation == Truncation::default() {
+        return model.tokenize(&p, &c, at).map_err(from_model);
+    }
+    if p.is_empty() || c.is_empty() {
+        return model.tokenize(&p, &c, at).map_err(from_model);
+    }
+    let mut prompt = model.tokenizer.encode(&p).map_err(from_model)?;
+    let mut completion = model.tokenizer.encode(&c).map_err(from_model)?;
+    if let Some(keep) = truncation.max_prompt_len {
+        let keep = keep as usize;
+        if prompt.len() > keep {
+            prompt.drain(..prompt.len() - keep);
+        }
+    }
+    if let Some(max) = truncation.max_len {
+        let room = (max as usize).saturating_sub(prompt.len());
+        if room == 0 {
+            return Err(RuntimeError::new(
+                "P0706",
+                format!(
+                    "{at}: the prompt's {} tokens leave no room for the completion within max_len = {max}",
+                    prompt.len()
+                ),
+            )
+            .help("raise max_len, or set max_prompt_len below it"));
+        }
+        completion.truncate(room);
+    }
+    let sequence = Sequence { prompt, completion };
+    model.check_context(&sequence, at).map_err(from_model)?;
+    Ok(sequence)
 }
 
 fn ref_column(slot: &str) -> String {
@@ -131,26 +170,35 @@ fn distinct_prompts(model: &Model, rows: &[Value], limit: usize) -> Result<Vec<S
     Ok(seen)
 }
 
-fn sample(model: &Model, prompts: &[String], seed: u64, max_new: usize) -> Result<Vec<String>, RuntimeError> {
-    let ids: Vec<Vec<i64>> =
+/// Samples one continuation of each prompt: (the prompt's ids as used, the new ids).
+fn sample_ids(model: &Model, prompts: &[String], seed: u64, max_new: usize) -> Result<Vec<Sequence>, RuntimeError> {
+    // A prompt longer than the context allows keeps its last tokens (metrics sample from any prompt).
+    let context = model.config.max_positions;
+    let max_new = max_new.min(context / 2).max(1);
+    let mut ids: Vec<Vec<i64>> =
         prompts.iter().map(|p| model.tokenizer.encode(p)).collect::<Result<_, _>>().map_err(from_model)?;
-    let longest = ids.iter().map(Vec::len).max().unwrap_or(0);
-    let max_new = max_new.min(model.config.max_positions.saturating_sub(longest)).max(1);
+    for prompt in &mut ids {
+        if prompt.len() + max_new > context {
+            prompt.drain(..prompt.len() + max_new - context);
+        }
+    }
     let options = SampleOptions { max_new, seed, ..SampleOptions::default() };
     let out = model.generate(&ids, &options).map_err(from_model)?;
-    out.iter().map(|ids| model.tokenizer.decode(ids)).collect::<Result<_, _>>().map_err(from_model)
+    Ok(ids.into_iter().zip(out).map(|(prompt, completion)| Sequence { prompt, completion }).collect())
+}
+
+fn sample(model: &Model, prompts: &[String], seed: u64, max_new: usize) -> Result<Vec<String>, RuntimeError> {
+    sample_ids(model, prompts, seed, max_new)?
+        .iter()
+        .map(|s| model.tokenizer.decode(&s.completion))
+        .collect::<Result<_, _>>()
+        .map_err(from_model)
 }
 
 /// Mean over samples of log π(y) − log π_ref(y): a Monte-Carlo estimate of KL(π ‖ π_ref).
 fn kl_estimate(policy: &Model, reference: &Model, prompts: &[String], seed: u64) -> Result<f64, RuntimeError> {
-    let texts = sample(policy, prompts, seed, 32)?;
-    let rows: Vec<Sequence> = prompts
-        .iter()
-        .zip(&texts)
-        .filter(|(_, t)| !t.is_empty())
-        .map(|(p, t)| policy.tokenize(p, t, "sample"))
-        .collect::<Result<_, _>>()
-        .map_err(from_model)?;
+    let rows: Vec<Sequence> =
+        sample_ids(policy, prompts, seed, 32)?.into_iter().filter(|s| !s.completion.is_empty()).collect();
     if rows.is_empty() {
         return Ok(0.0);
     }
@@ -160,14 +208,19 @@ fn kl_estimate(policy: &Model, reference: &Model, prompts: &[String], seed: u64)
 }
 
 impl LocalExecutor {
-    fn ref_logprobs(&self, ctx: &StageContext, slots: &[String]) -> Result<Value, RuntimeError> {
+    fn ref_logprobs(
+        &self,
+        ctx: &StageContext,
+        slots: &[String],
+        truncation: Truncation,
+    ) -> Result<Value, RuntimeError> {
         let reference = load(&model_dir(ctx, "reference")?)?;
         let rows = plumb_plan::data::read_rows(&ctx.rows_path("data")?)?;
         let bar = progress(ctx, rows.len() as u64);
         let mut out = vec![serde_json::Map::new(); rows.len()];
         for slot in slots {
             let sequences: Vec<Sequence> = (0..rows.len())
-                .map(|i| tokenize(&reference, &rows, i, slot, &format!("row {}", i + 1)))
+                .map(|i| tokenize(&reference, &rows, i, slot, &format!("row {}", i + 1), truncation))
                 .collect::<Result<_, _>>()?;
             for (start, chunk) in sequences.chunks(32).enumerate() {
                 for (j, lp) in reference.logprobs(chunk).map_err(from_model)?.into_iter().enumerate() {
@@ -195,6 +248,7 @@ impl LocalExecutor {
             max_steps,
             grad_clip,
             checkpoint_every,
+            truncation,
             ..
         } = &ctx.stage.kind
         else {
@@ -227,7 +281,7 @@ impl LocalExecutor {
             let mut prompt_ids = None;
             let mut completions = BTreeMap::new();
             for slot in &slots {
-                let sequence = tokenize(&model, &rows, i, slot, &at)?;
+                let sequence = tokenize(&model, &rows, i, slot, &at, *truncation)?;
                 prompt_ids.get_or_insert(sequence.prompt);
                 completions.insert(slot.clone(), sequence.completion);
             }
@@ -437,7 +491,7 @@ impl LocalExecutor {
         let mut sequences = Vec::new();
         for i in 0..rows.len() {
             for slot in ["chosen", "rejected"] {
-                sequences.push(tokenize(model, rows, i, slot, &format!("row {}", i + 1))?);
+                sequences.push(tokenize(model, rows, i, slot, &format!("row {}", i + 1), Truncation::default())?);
             }
         }
         let mut values = Vec::new();
@@ -484,7 +538,7 @@ impl Executor for LocalExecutor {
                 write_atomic(ctx.out.join("judge.json"), json!({"judge": name}).to_string().as_bytes())?;
                 Ok(json!({"judge": name}))
             }
-            StageKind::RefLogprobs { slots } => self.ref_logprobs(ctx, slots),
+            StageKind::RefLogprobs { slots, truncation } => self.ref_logprobs(ctx, slots, *truncation),
             StageKind::Train { .. } => self.train(ctx),
             StageKind::Eval { metrics, .. } => self.eval(ctx, metrics),
             StageKind::Generate { field, n, temperature, top_k, top_p, max_new, .. } => {

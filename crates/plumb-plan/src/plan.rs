@@ -67,6 +67,8 @@ pub enum StageKind {
     /// The reference model's completion log-probs of each row, for the slots the losses read.
     RefLogprobs {
         slots: Vec<String>,
+        /// Truncation, as the train stage that reads these applies it.
+        truncation: Truncation,
     },
     Train {
         loss: String,
@@ -84,6 +86,7 @@ pub enum StageKind {
         seed: u64,
         grad_clip: f64,
         checkpoint_every: u64,
+        truncation: Truncation,
     },
     Eval {
         metrics: Vec<Metric>,
@@ -124,6 +127,15 @@ pub enum StageKind {
         seed: u64,
         fit: Box<StageKind>,
     },
+}
+
+/// `max_len` / `max_prompt_len` of a train stage: the prompt keeps its last
+/// `max_prompt_len` tokens, then the completion its first tokens so that the
+/// whole is at most `max_len` (TRL's keep-end for prompts, keep-start for completions).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Truncation {
+    pub max_len: Option<u64>,
+    pub max_prompt_len: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -638,7 +650,14 @@ impl Builder<'_> {
         Ok((loss, schema, text))
     }
 
-    fn ref_logprobs(&mut self, data: &Value_, reference: usize, slots: Vec<String>, span: Span) -> usize {
+    fn ref_logprobs(
+        &mut self,
+        data: &Value_,
+        reference: usize,
+        slots: Vec<String>,
+        truncation: Truncation,
+        span: Span,
+    ) -> usize {
         let Value_::Data { stage, part, desc, .. } = data else { unreachable!("checked by the caller") };
         let base = format!("ref_logprobs.{desc}");
         let inputs = vec![
@@ -646,12 +665,20 @@ impl Builder<'_> {
             Input { role: "reference".into(), stage: reference, part: None },
         ];
         if let Some(existing) = self.stages.iter().position(|s| {
-            s.inputs == inputs && matches!(&s.kind, StageKind::RefLogprobs { slots: have } if *have == slots)
+            s.inputs == inputs
+                && matches!(&s.kind, StageKind::RefLogprobs { slots: have, truncation: t } if *have == slots && *t == truncation)
         }) {
             return existing;
         }
         let name = self.unique_name(&base);
-        self.push(Stage { name, kind: StageKind::RefLogprobs { slots }, inputs, span, model: None, loss_span: None })
+        self.push(Stage {
+            name,
+            kind: StageKind::RefLogprobs { slots, truncation },
+            inputs,
+            span,
+            model: None,
+            loss_span: None,
+        })
     }
 
     fn options(&self, options: &Options) -> Result<BTreeMap<String, (Expr, Span)>, PlanError> {
@@ -845,6 +872,10 @@ fn train_stage(builder: &mut Builder, train: &plumb_syntax::ast::TrainItem) -> R
         Some((e, _)) => builder.number(e, "grad_clip")?,
         None => 1.0,
     };
+    let optional = |key: &str| -> Result<Option<u64>, PlanError> {
+        options.get(key).map(|(e, _)| builder.number(e, key).map(|x| x as u64)).transpose()
+    };
+    let truncation = Truncation { max_len: optional("max_len")?, max_prompt_len: optional("max_prompt_len")? };
     let columns: Vec<String> = {
         let lowered = plumb_lower::lower_loss(&loss, schema.as_ref(), &params).map_err(|e| {
             PlanError::at(
@@ -883,7 +914,8 @@ fn train_stage(builder: &mut Builder, train: &plumb_syntax::ast::TrainItem) -> R
                 frozen.unwrap_or_else(|| builder.initial.get(&train.model.text).copied().unwrap_or(model_stage))
             }
         };
-        let stage = builder.ref_logprobs(&data, reference, ref_slots, shift(train.data.span, builder.offset));
+        let stage =
+            builder.ref_logprobs(&data, reference, ref_slots, truncation, shift(train.data.span, builder.offset));
         inputs.push(Input { role: "ref_logprobs".into(), stage, part: None });
         inputs.push(Input { role: "reference".into(), stage: reference, part: None });
     }
@@ -903,6 +935,7 @@ fn train_stage(builder: &mut Builder, train: &plumb_syntax::ast::TrainItem) -> R
         seed,
         grad_clip,
         checkpoint_every,
+        truncation,
     };
     let stage = builder.push(Stage {
         name,
@@ -983,6 +1016,7 @@ fn eval_stage(builder: &mut Builder, eval: &plumb_syntax::ast::EvalItem) -> Resu
                         &data,
                         reference,
                         vec!["chosen".into(), "rejected".into()],
+                        Truncation::default(),
                         shift(eval.data.span, builder.offset),
                     );
                     if !inputs.iter().any(|i| i.role == "ref_logprobs") {
@@ -1037,6 +1071,7 @@ pub fn apply_overrides(plan: &mut Plan, overrides: &[String]) -> Result<(), Plan
                 seed,
                 grad_clip,
                 checkpoint_every,
+                truncation,
                 ..
             } => {
                 let as_int = number.max(0.0) as u64;
@@ -1049,6 +1084,8 @@ pub fn apply_overrides(plan: &mut Plan, overrides: &[String]) -> Result<(), Plan
                     "seed" => *seed = as_int,
                     "grad_clip" => *grad_clip = number,
                     "checkpoint_every" => *checkpoint_every = as_int,
+                    "max_len" => truncation.max_len = Some(as_int),
+                    "max_prompt_len" => truncation.max_prompt_len = Some(as_int),
                     o if optimizer.contains_key(o) => {
                         optimizer.insert(o.to_string(), number);
                     }
