@@ -207,6 +207,15 @@ fn kl_estimate(policy: &Model, reference: &Model, prompts: &[String], seed: u64)
     Ok(a.iter().zip(&b).map(|(x, y)| x.sum - y.sum).sum::<f64>() / rows.len() as f64)
 }
 
+/// The input role an eval metric gave one of its model parameters.
+fn metric_input<'a>(metric: &'a Metric, role: &str) -> Result<&'a str, RuntimeError> {
+    metric
+        .models
+        .get(role)
+        .map(String::as_str)
+        .ok_or_else(|| RuntimeError::new(FAILED, format!("the metric `{}` has no `{role}` model", metric.name)))
+}
+
 impl LocalExecutor {
     fn ref_logprobs(
         &self,
@@ -434,8 +443,8 @@ impl LocalExecutor {
                     }
                 }
                 "win_rate" => {
-                    let vs = load(&ctx.input(&metric.models["vs"])?.dir.join("model"))?;
-                    let judge = Judge::open(ctx, &metric.models["judge"])?;
+                    let vs = load(&ctx.input(metric_input(metric, "vs")?)?.dir.join("model"))?;
+                    let judge = Judge::open(ctx, metric_input(metric, "judge")?)?;
                     let mut wins = 0.0;
                     let (mut mine, mut theirs) = (0.0, 0.0);
                     for (i, p) in prompts.iter().enumerate() {
@@ -460,7 +469,7 @@ impl LocalExecutor {
                     json!(wins / n)
                 }
                 "mean_reward" => {
-                    let judge = Judge::open(ctx, &metric.models["judge"])?;
+                    let judge = Judge::open(ctx, metric_input(metric, "judge")?)?;
                     let mut total = 0.0;
                     for (i, p) in prompts.iter().enumerate() {
                         let a = sample(&model, std::slice::from_ref(p), ctx.seed.wrapping_add(i as u64), 48)?;
@@ -469,7 +478,7 @@ impl LocalExecutor {
                     json!(total / prompts.len().max(1) as f64)
                 }
                 "kl_to" => {
-                    let reference = load(&ctx.input(&metric.models["reference"])?.dir.join("model"))?;
+                    let reference = load(&ctx.input(metric_input(metric, "reference")?)?.dir.join("model"))?;
                     json!(kl_estimate(&model, &reference, &prompts, ctx.seed)?)
                 }
                 other => return Err(RuntimeError::new(FAILED, format!("unknown metric `{other}`"))),

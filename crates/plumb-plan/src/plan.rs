@@ -976,15 +976,29 @@ fn eval_stage(builder: &mut Builder, eval: &plumb_syntax::ast::EvalItem) -> Resu
             ));
         };
         let mut models = BTreeMap::new();
-        for (role, position) in [("vs", 0), ("judge", 1), ("reference", 0)] {
-            let Some(Expr { kind: ExprKind::Name(n), span }) = arg(args(expr), role, position).filter(|_| match name {
-                "win_rate" => role != "reference",
-                "mean_reward" => role == "judge",
-                "kl_to" => role == "reference",
-                _ => false,
-            }) else {
-                continue;
+        // The metric's model parameters, in their declared order (std.metrics).
+        let roles: &[&str] = match name {
+            "win_rate" => &["vs", "judge"],
+            "mean_reward" => &["judge"],
+            "kl_to" => &["reference"],
+            _ => &[],
+        };
+        for (position, &role) in roles.iter().enumerate() {
+            let Some(value) = arg(args(expr), role, position) else {
+                return Err(PlanError::at(
+                    "P0811",
+                    format!("`{name}` needs its `{role}` model"),
+                    shift(expr.span, builder.offset),
+                ));
             };
+            let ExprKind::Name(n) = &value.kind else {
+                return Err(PlanError::at(
+                    "P0811",
+                    format!("`{role}` must name a model"),
+                    shift(value.span, builder.offset),
+                ));
+            };
+            let span = &value.span;
             let Some(Value_::Model { stage, .. }) = builder.env.get(n) else {
                 return Err(PlanError::at("P0811", format!("`{n}` is not a model"), shift(*span, builder.offset)));
             };
