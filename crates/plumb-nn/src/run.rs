@@ -8,7 +8,12 @@ use serde_json::{Value, json};
 
 fn show(value: &Value) -> String {
     match value {
-        Value::Number(n) => n.as_f64().map_or(n.to_string(), |x| format!("{x:.4}")),
+        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+        Value::Number(n) => match n.as_f64() {
+            Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
+            Some(x) => format!("{x:.4}"),
+            None => n.to_string(),
+        },
         Value::Null => "-".into(),
         other => other.to_string(),
     }
@@ -70,6 +75,16 @@ pub fn run(args: &RunArgs) -> i32 {
             if let Value::Object(values) = values {
                 let shown: Vec<String> = values.iter().map(|(k, v)| format!("{k} {}", show(v))).collect();
                 out.push_str(&format!("\n{stage}: {}", shown.join(", ")));
+                if let (Some(model), Some(vs), Some(win)) = (
+                    values.get("judge_score").and_then(Value::as_f64),
+                    values.get("judge_score_vs").and_then(Value::as_f64),
+                    values.get("win_rate").and_then(Value::as_f64),
+                ) {
+                    out.push_str(&format!(
+                        "\n  the judge's mean score of samples: {model:.3} for the model, {vs:.3} for the one it is compared with; it prefers the model's {:.0}% of the time",
+                        win * 100.0
+                    ));
+                }
             }
         }
         out.push('\n');
