@@ -52,14 +52,8 @@ impl Objective {
         &self.lowered.columns
     }
 
-    /// Evaluates on `rows` rows; `inputs` maps column names to one value per row.
-    /// A column the loss reads but `inputs` lacks takes its default.
-    pub fn evaluate(
-        &self,
-        rows: usize,
-        inputs: &BTreeMap<String, Vec<f32>>,
-        threads: usize,
-    ) -> Result<ObjectiveValue, EvalError> {
+    /// The kernel's inputs in column order; a column `inputs` lacks takes its default.
+    fn assemble(&self, rows: usize, inputs: &BTreeMap<String, Vec<f32>>) -> Result<Vec<Vec<f32>>, EvalError> {
         let mut data: Vec<Vec<f32>> = Vec::with_capacity(self.lowered.columns.len());
         for column in &self.lowered.columns {
             debug_assert_eq!(column.shape, Shape::Rows);
@@ -81,6 +75,53 @@ impl Objective {
             };
             data.push(values);
         }
+        Ok(data)
+    }
+
+    /// Where a non-finite loss comes from: the first operation of the loss
+    /// (evaluated by the f64 interpreter) that turns finite operands into a
+    /// non-finite value, with its operands and the row of the batch.
+    pub fn explain_non_finite(&self, rows: usize, inputs: &BTreeMap<String, Vec<f32>>) -> Option<String> {
+        let data: Vec<Vec<f64>> =
+            self.assemble(rows, inputs).ok()?.into_iter().map(|c| c.into_iter().map(f64::from).collect()).collect();
+        let graph = &self.lowered.graph;
+        let values = plumb_interp::run(graph, &Batch::rows(rows), &data).ok()?;
+        let at = |id: plumb_ir::NodeId, k: usize| {
+            let v = &values[id.index()];
+            v.get(if v.len() == 1 { 0 } else { k }).copied().unwrap_or(f64::NAN)
+        };
+        for (i, node) in graph.nodes.iter().enumerate() {
+            for (k, v) in values[i].iter().enumerate() {
+                let operands = node.op.operands();
+                if v.is_finite() || operands.is_empty() || !operands.iter().all(|&o| at(o, k).is_finite()) {
+                    continue;
+                }
+                let name = match &node.op {
+                    plumb_ir::Op::Unary(op, _) => op.name().to_string(),
+                    plumb_ir::Op::Binary(op, ..) => op.name().to_string(),
+                    other => format!("{other:?}").split(['(', ' ', '{']).next().unwrap_or("op").to_lowercase(),
+                };
+                let args: Vec<String> = operands.iter().map(|&o| format!("{}", at(o, k))).collect();
+                let row = if values[i].len() == 1 { String::new() } else { format!(" in row {} of the batch", k + 1) };
+                return Some(format!(
+                    "`{name}` of {} gives {v}{row} (node %{i} of `plumb dump ir RECIPE --loss {}`)",
+                    args.join(", "),
+                    self.name
+                ));
+            }
+        }
+        None
+    }
+
+    /// Evaluates on `rows` rows; `inputs` maps column names to one value per row.
+    /// A column the loss reads but `inputs` lacks takes its default.
+    pub fn evaluate(
+        &self,
+        rows: usize,
+        inputs: &BTreeMap<String, Vec<f32>>,
+        threads: usize,
+    ) -> Result<ObjectiveValue, EvalError> {
+        let data = self.assemble(rows, inputs)?;
         let outputs = self
             .kernel
             .run(&Batch::rows(rows), &data, threads.max(1))

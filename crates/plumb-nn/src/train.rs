@@ -121,7 +121,8 @@ pub fn accumulate(
         .map_err(|e| ModelError::new(e.code, format!("`{}`: {}", objective.name, e.message)))?;
     if !value.loss.is_finite() {
         let what = if value.loss.is_nan() { "NaN" } else { "inf" };
-        return Err(ModelError::new("P0821", format!("the loss `{}` is {what} on this batch", objective.name)));
+        let origin = objective.explain_non_finite(rows, &columns).map_or(String::new(), |o| format!(": {o}"));
+        return Err(ModelError::new("P0821", format!("the loss `{}` is {what} on this batch{origin}", objective.name)));
     }
     let mut pairs: Vec<(Tensor, Tensor)> = Vec::new();
     for (name, output) in &outputs {

@@ -36,6 +36,10 @@ fn a_nan_loss_stops_the_run_at_the_loss_expression() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("P0821") && stderr.contains("step 1") && stderr.contains("is NaN"), "{stderr}");
+    assert!(
+        stderr.contains("`log` of") && stderr.contains("row 1 of the batch"),
+        "the message names the operation that produced the NaN: {stderr}"
+    );
     assert!(stderr.contains("nan.plumb:14:12"), "the error points at `loss = broken()`: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     // Only the stages before training were published.
