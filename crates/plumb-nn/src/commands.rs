@@ -31,13 +31,15 @@ pub fn read_rows(path: &Path, model: &Model) -> Result<Vec<Sequence>, ModelError
         let at = format!("{}:{}", path.display(), index + 1);
         let value: Value = serde_json::from_str(line)
             .map_err(|e| ModelError::new(codes::ROW, format!("{at}: not valid JSON ({e})")))?;
-        let field = |name: &str| -> Result<&str, ModelError> {
-            value.get(name).and_then(Value::as_str).ok_or_else(|| {
+        let field = |name: &str| -> Result<&Value, ModelError> {
+            value.get(name).filter(|v| v.is_string() || v.is_array()).ok_or_else(|| {
                 ModelError::new(codes::ROW, format!("{at}: missing string field \"{name}\""))
-                    .help("each line is a JSON object {\"prompt\": \"...\", \"completion\": \"...\"}")
+                    .help("each line is a JSON object {\"prompt\": \"...\", \"completion\": \"...\"} (or both as lists of {role, content} messages)")
             })
         };
-        rows.push(model.tokenize(field("prompt")?, field("completion")?, &at)?);
+        // Conversations are rendered with the model's chat template (docs/runtime.md).
+        let (prompt, completion) = model.row_texts(field("prompt")?, field("completion")?, &at)?;
+        rows.push(model.tokenize(&prompt, &completion, &at)?);
     }
     if rows.is_empty() {
         return Err(ModelError::new(codes::ROW, format!("{}: no rows", path.display())));

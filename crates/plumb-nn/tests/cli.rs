@@ -163,3 +163,17 @@ fn plumb_hands_model_commands_to_plumb_nn() {
     let misuse = Command::new(&plumb).args(["score", "--input", "x"]).output().unwrap();
     assert_eq!(misuse.status.code(), Some(2), "plumb itself rejects a missing --model");
 }
+
+#[test]
+fn logprobs_accept_conversations() {
+    // Without a chat template the plain layout is used: "user: …\nassistant:" then " …\n".
+    let conversation = rows_file(
+        "chat.jsonl",
+        "{\"prompt\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"completion\": [{\"role\": \"assistant\", \"content\": \"Hello\"}]}\n",
+    );
+    let plain = rows_file("plain.jsonl", "{\"prompt\": \"user: Hi\\nassistant:\", \"completion\": \" Hello\\n\"}\n");
+    let model = fixture("llama");
+    let a = json_lines(&nn(&["logprobs", "--model", &model, "--input", conversation.to_str().unwrap(), "--json"]));
+    let b = json_lines(&nn(&["logprobs", "--model", &model, "--input", plain.to_str().unwrap(), "--json"]));
+    assert_eq!(a, b);
+}
