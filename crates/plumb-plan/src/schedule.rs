@@ -12,6 +12,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+/// A fingerprint of the sources that decide what stages compute (see build.rs):
+/// part of every key, so a different build never reuses another's entries.
+pub const BUILD_FINGERPRINT: &str = env!("PLUMB_SOURCE_FINGERPRINT");
+
 /// Code of a stage that failed.
 pub const STAGE_FAILED: &str = "P0821";
 
@@ -148,6 +152,7 @@ fn stage_key(
 ) -> String {
     let mut h = Hasher::new();
     h.field("plumb", &options.tool_version);
+    h.field("build", BUILD_FINGERPRINT);
     h.field("definition", &stage.definition());
     h.field("seed", &seed.to_string());
     for (name, value) in own {
@@ -210,6 +215,9 @@ fn reason(stage: &Stage, previous: Option<&Value>, inputs: &[InputDir], own: &[(
         if before.as_deref() != Some(input.output.as_str()) {
             return format!("its input `{}` ({}) changed", input.role, input.stage);
         }
+    }
+    if previous.is_some_and(|m| m["versions"]["build"].as_str() != Some(BUILD_FINGERPRINT)) {
+        return "plumb itself changed since the last run (another build)".into();
     }
     "its cache entry is missing or was invalid".into()
 }
@@ -451,7 +459,7 @@ pub fn run(
         "outputs": outputs.iter().map(|(k, v)| (k.clone(), json!(v.display().to_string()))).collect::<serde_json::Map<_, _>>(),
         "metrics": metrics,
         "charts": charts.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "versions": {"plumb": options.tool_version},
+        "versions": {"plumb": options.tool_version, "build": BUILD_FINGERPRINT},
         "environment": environment,
         "machine": {
             "os": std::env::consts::OS,
