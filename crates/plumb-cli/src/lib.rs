@@ -196,7 +196,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Dump { what: DumpCommand::Wgsl { recipe, loss } } => dump(&recipe, loss.as_deref(), DumpForm::Wgsl),
         Command::Lsp => plumb_lsp::run_stdio(),
         Command::Logprobs(_) | Command::Generate(_) | Command::Score(_) | Command::Run(_) => nn_args::forward_to_nn(),
-        Command::Status(args) => pipeline::status(&args.recipe, &args.sets, args.seed, args.threads, args.json),
+        Command::Status(args) => pipeline::status(&args.recipe, &args.plan, args.json),
         Command::Gc(args) => pipeline::gc(&args.dir),
         Command::Bench { name, rows, tokens, params, backend, threads, runs, json } => {
             bench_command(&name, rows, tokens, &params, backend, threads, runs, json)

@@ -91,13 +91,9 @@ pub fn forward_to_nn() -> i32 {
     }
 }
 
+/// What decides a recipe's stages and keys, shared by `run` and `status`.
 #[derive(Args, Debug, Clone)]
-pub struct RunArgs {
-    /// The recipe to run.
-    pub recipe: PathBuf,
-    /// Print one JSON object on stdout at the end: {"stages", "manifest", "outputs", "metrics"}.
-    #[arg(long)]
-    pub json: bool,
+pub struct PlanArgs {
     /// Override a stage option, e.g. --set train.policy.epochs=1 (repeatable; recorded in the manifest).
     #[arg(long = "set", value_name = "STAGE.OPTION=VALUE")]
     pub sets: Vec<String>,
@@ -107,6 +103,17 @@ pub struct RunArgs {
     /// libtorch threads (fixed per run: results are bitwise identical for the same count).
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The recipe to run.
+    pub recipe: PathBuf,
+    /// Print one JSON object on stdout at the end: {"stages", "manifest", "outputs", "metrics"}.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub plan: PlanArgs,
     /// No progress bars or stage lines on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -118,12 +125,8 @@ pub struct StatusArgs {
     /// Print {"stages": [{"name", "status", "reason", "key"}], "stale"}.
     #[arg(long)]
     pub json: bool,
-    #[arg(long = "set", value_name = "STAGE.OPTION=VALUE")]
-    pub sets: Vec<String>,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    #[arg(long, default_value_t = 2)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub plan: PlanArgs,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -103,17 +103,14 @@ pub fn prepare(recipe: &Path, sets: &[String]) -> Result<Prepared, i32> {
 }
 
 /// `plumb status RECIPE`: lists stale stages; exit 0 when nothing is stale, 1 otherwise.
-pub fn status(recipe: &Path, sets: &[String], seed: u64, threads: usize, json: bool) -> i32 {
+pub fn status(recipe: &Path, plan: &crate::nn_args::PlanArgs, json: bool) -> i32 {
+    let (sets, seed, threads) = (&plan.sets, plan.seed, plan.threads);
     let prepared = match prepare(recipe, sets) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let options = plumb_plan::RunOptions { seed, threads, quiet: true, tool_version: env!("CARGO_PKG_VERSION").into() };
-    // The same environment the local executor reports (libtorch version and threads).
-    let environment = std::collections::BTreeMap::from([
-        ("libtorch".to_string(), "2.13.0".to_string()),
-        ("libtorch_threads".to_string(), threads.to_string()),
-    ]);
+    let options = plumb_plan::RunOptions::new(seed, threads, true);
+    let environment = plumb_plan::schedule::model_environment(threads);
     let records = match plumb_plan::status(&prepared.plan, &prepared.project, &environment, &options) {
         Ok(r) => r,
         Err(e) => {

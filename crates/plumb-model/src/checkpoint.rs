@@ -46,6 +46,16 @@ pub fn save(path: &Path, optimizer: &AdamW, info: &CheckpointInfo) -> Result<()>
     weights::write_atomic(path, &weights::serialize(&tensors, &metadata)?)
 }
 
+/// The step a checkpoint was saved at, read from its header only (None when
+/// there is no readable checkpoint at `path`).
+pub fn saved_step(path: &Path) -> Option<u64> {
+    let bytes = std::fs::read(path).ok()?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).ok()?;
+    let metadata = header.metadata().as_ref()?;
+    (metadata.get("format").map(String::as_str) == Some(FORMAT)).then_some(())?;
+    metadata.get("step")?.parse().ok()
+}
+
 /// Restores parameters and moments into `optimizer` (same names and shapes) and returns the info.
 pub fn load(path: &Path, optimizer: &mut AdamW) -> Result<CheckpointInfo> {
     let mut file = TensorFile::read(path).map_err(|e| ModelError { code: codes::CHECKPOINT, ..e })?;

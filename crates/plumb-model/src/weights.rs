@@ -4,7 +4,6 @@
 use crate::error::{ModelError, Result, codes};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
@@ -160,26 +159,11 @@ pub fn serialize(tensors: &[(String, Tensor)], metadata: &BTreeMap<String, Strin
     safetensors::serialize(views, Some(info)).map_err(|e| ModelError::new(codes::WEIGHTS, format!("serialising: {e}")))
 }
 
-/// Writes a file atomically: a temporary file in the same folder, flushed to
-/// disk, then renamed over the target, so a reader sees the old or the new file, never half of one.
+/// Writes a file atomically (plumb-runtime's temporary file, sync and rename),
+/// creating its folder first, so a reader sees the old file or the new one, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let fail = |e: std::io::Error| ModelError::new(codes::MISSING, format!("cannot write {}: {e}", path.display()));
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(fail)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)?;
-        if let Ok(dir) = std::fs::File::open(dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result.map_err(fail)
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ModelError::new(codes::MISSING, format!("cannot write {}: {e}", path.display())))?;
+    plumb_runtime::write_atomic(path, bytes).map_err(|e| ModelError::new(codes::MISSING, e.message))
 }

@@ -20,18 +20,13 @@ fn show(value: &Value) -> String {
 }
 
 pub fn run(args: &RunArgs) -> i32 {
-    let prepared = match pipeline::prepare(&args.recipe, &args.sets) {
+    let prepared = match pipeline::prepare(&args.recipe, &args.plan.sets) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let options = plumb_plan::RunOptions {
-        seed: args.seed,
-        threads: args.threads,
-        quiet: args.quiet,
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-    };
-    tch::set_num_threads(args.threads as i32);
-    let executor = LocalExecutor { torch_threads: args.threads };
+    let options = plumb_plan::RunOptions::new(args.plan.seed, args.plan.threads, args.quiet);
+    tch::set_num_threads(args.plan.threads as i32);
+    let executor = LocalExecutor { torch_threads: args.plan.threads };
     let report = match plumb_plan::run(&prepared.plan, &prepared.project, &executor, &options) {
         Ok(report) => report,
         Err(error) => {

@@ -621,9 +621,6 @@ impl Executor for LocalExecutor {
     }
 
     fn environment(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([
-            ("libtorch".to_string(), "2.13.0".to_string()),
-            ("libtorch_threads".to_string(), self.torch_threads.to_string()),
-        ])
+        plumb_plan::schedule::model_environment(self.torch_threads)
     }
 }

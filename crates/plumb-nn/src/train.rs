@@ -186,11 +186,7 @@ impl TrainOptions {
 
     /// The step a run with these options resumes after (0 without a checkpoint).
     pub fn resume_step(&self) -> u64 {
-        self.checkpoint
-            .as_ref()
-            .and_then(|p| plumb_model::weights::TensorFile::read(p).ok())
-            .and_then(|f| f.metadata.get("step").and_then(|s| s.parse().ok()))
-            .unwrap_or(0)
+        self.checkpoint.as_deref().and_then(checkpoint::saved_step).unwrap_or(0)
     }
 }
 

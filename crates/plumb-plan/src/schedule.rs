@@ -87,6 +87,22 @@ pub struct RunOptions {
     pub tool_version: String,
 }
 
+impl RunOptions {
+    pub fn new(seed: u64, threads: usize, quiet: bool) -> Self {
+        RunOptions { seed, threads, quiet, tool_version: env!("CARGO_PKG_VERSION").into() }
+    }
+}
+
+/// What about the model backend changes results: the libtorch version and its
+/// thread count. The local executor reports it, and `plumb status` (which links
+/// no libtorch) computes the same keys from it.
+pub fn model_environment(threads: usize) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("libtorch".to_string(), "2.13.0".to_string()),
+        ("libtorch_threads".to_string(), threads.to_string()),
+    ])
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct StageRecord {
     pub name: String,
