@@ -110,7 +110,7 @@ pub fn status(recipe: &Path, plan: &crate::nn_args::PlanArgs, json: bool) -> i32
         Err(code) => return code,
     };
     let options = plumb_plan::RunOptions::new(seed, threads, true);
-    let environment = plumb_plan::schedule::model_environment(threads);
+    let environment = plumb_plan::schedule::model_environment();
     let records = match plumb_plan::status(&prepared.plan, &prepared.project, &environment, &options) {
         Ok(r) => r,
         Err(e) => {

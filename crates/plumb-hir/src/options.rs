@@ -52,6 +52,7 @@ pub const TRAIN_OPTIONS: OptionTable = &[
     ("max_prompt_len", OptionKind::IntAtLeast(1), "tokens of prompt kept"),
     ("grad_clip", OptionKind::PositiveFloat, "gradient norm clipping"),
     ("checkpoint_every", OptionKind::IntAtLeast(1), "steps between checkpoints"),
+    ("kl_every", OptionKind::IntAtLeast(0), "steps between sampled KL-to-reference estimates; 0 turns them off"),
 ];
 
 /// Options of `fit NAME = MODEL(...) { ... }`.

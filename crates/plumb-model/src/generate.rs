@@ -97,6 +97,18 @@ pub fn sample(logits: &[f32], options: &SampleOptions, rng: &mut Rng) -> i64 {
 impl Model {
     /// Continues each prompt; returns the new ids of each (with the EOS token when one was produced).
     pub fn generate(&self, prompts: &[Vec<i64>], options: &SampleOptions) -> Result<Vec<Vec<i64>>> {
+        self.generate_from_stream(prompts, options, 0)
+    }
+
+    /// [`Model::generate`] for rows `first_stream..` of a larger batch: row i
+    /// samples from stream `first_stream + i`, so a batch cut into parts samples
+    /// what it would whole.
+    pub fn generate_from_stream(
+        &self,
+        prompts: &[Vec<i64>],
+        options: &SampleOptions,
+        first_stream: u64,
+    ) -> Result<Vec<Vec<i64>>> {
         options.validate()?;
         if prompts.is_empty() {
             return Ok(Vec::new());
@@ -131,7 +143,8 @@ impl Model {
         let mut mask = Tensor::from_slice(&mask).view([batch, longest as i64]);
         let ids = Tensor::from_slice(&ids).view([batch, longest as i64]);
         let mut positions = (mask.cumsum(1, Kind::Int64) - 1).clamp_min(0);
-        let mut rngs: Vec<Rng> = (0..prompts.len()).map(|i| Rng::stream(options.seed, i as u64)).collect();
+        let mut rngs: Vec<Rng> =
+            (0..prompts.len()).map(|i| Rng::stream(options.seed, first_stream + i as u64)).collect();
         let mut out: Vec<Vec<i64>> = vec![Vec::new(); prompts.len()];
         let mut done = vec![false; prompts.len()];
         let eos = self.config.eos_token_id;

@@ -11,6 +11,7 @@ pub mod generate;
 pub mod lm;
 pub mod model;
 pub mod optim;
+pub mod parallel;
 pub mod rng;
 pub mod tokenizer;
 pub mod weights;

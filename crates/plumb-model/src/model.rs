@@ -188,6 +188,16 @@ pub fn folder_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (dir.join("config.json"), dir.join("model.safetensors"), dir.join("tokenizer.json"))
 }
 
+// SAFETY: libtorch lets several threads read the same tensors at once,
+// including recording autograd graphs on shared leaves and running backward
+// passes that return gradients instead of writing `.grad`
+// (`parallel::gradients`). Every `&self` method of `Model` only reads its
+// tensors and creates new ones; whatever changes a parameter or its flags
+// (`set_trainable`, loading, the optimizer through `&mut` tensors) takes `&mut self`
+// or runs outside shard work. This is what lets shards of one batch run on
+// several threads (`parallel::for_each_shard`).
+unsafe impl Sync for Model {}
+
 impl Model {
     /// Loads a Hugging Face folder: config.json, model.safetensors, tokenizer.json
     /// (and value_head.safetensors when present).
@@ -403,7 +413,7 @@ impl Model {
         all
     }
 
-    pub fn set_trainable(&self, trainable: bool) {
+    pub fn set_trainable(&mut self, trainable: bool) {
         for (_, tensor) in self.parameters() {
             let _ = tensor.set_requires_grad(trainable);
         }

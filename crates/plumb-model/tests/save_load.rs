@@ -160,7 +160,7 @@ fn value_head_travels_in_its_own_file() {
 
 /// A llama model whose parameters require gradients, and AdamW over them.
 fn trainable() -> (Model, AdamW) {
-    let model = load(&fixture("llama"));
+    let mut model = load(&fixture("llama"));
     model.set_trainable(true);
     let params: Vec<(String, Tensor)> = model.parameters().into_iter().filter(|(_, t)| t.requires_grad()).collect();
     assert_eq!(params.len(), model.parameters().len());
@@ -258,7 +258,7 @@ fn corrupted_checkpoints_are_refused() {
     refuse(&std::fs::read(fixture("llama").join("model.safetensors")).unwrap(), "not a Plumb training checkpoint");
 
     // A checkpoint of another model.
-    let gpt2 = load(&fixture("gpt2"));
+    let mut gpt2 = load(&fixture("gpt2"));
     gpt2.set_trainable(true);
     let other = AdamW::new(gpt2.parameters(), AdamWConfig::default());
     checkpoint::save(&path, &other, &info).unwrap();

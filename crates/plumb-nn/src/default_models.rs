@@ -5,7 +5,7 @@
 //! preference pairs (and KTO feedback) sampled from the policy and labelled by the judge.
 
 use crate::objective::Objective;
-use crate::train::{Example, StepMetrics, TrainOptions, train};
+use crate::train::{Example, StepMetrics, Threads, TrainOptions, train};
 use plumb_model::error::codes;
 use plumb_model::{Decay, Model, ModelConfig, ModelError, SampleOptions, Tokenizer};
 use serde_json::json;
@@ -116,9 +116,9 @@ fn new_model(config: serde_json::Value, tokenizer: &Tokenizer, seed: u64) -> Res
     Model::init(config, tokenizer, seed)
 }
 
-fn progress(label: &'static str) -> impl FnMut(&StepMetrics) {
+fn progress(label: &'static str) -> impl FnMut(&StepMetrics, &Model) {
     let start = Instant::now();
-    move |m: &StepMetrics| {
+    move |m: &StepMetrics, _: &Model| {
         if m.step.is_multiple_of(25) || m.step == m.total_steps {
             let extra = m.accuracy.map_or(String::new(), |a| format!("  accuracy {a:.2}"));
             eprintln!(
@@ -147,7 +147,7 @@ pub fn make(args: &MakeArgs) -> Result<(), ModelError> {
     eprintln!("tokenizer: {} tokens", tokenizer.vocab_size());
 
     // The policy: next-token prediction on the reviews (completion + EOS given the prompt).
-    let policy = new_model(policy_config(VOCAB), &tokenizer, args.seed)?;
+    let mut policy = new_model(policy_config(VOCAB), &tokenizer, args.seed)?;
     let mut sft = Vec::with_capacity(corpus.len());
     for review in &corpus {
         let mut completion = tokenizer.encode(&review.completion)?;
@@ -165,15 +165,15 @@ pub fn make(args: &MakeArgs) -> Result<(), ModelError> {
         warmup_steps: 20,
         decay: Decay::Cosine,
         seed: args.seed,
-        threads: 1,
+        threads: Threads { objective: 1, model: args.threads },
         ..TrainOptions::default()
     };
-    train(&policy, &compile("nll")?, &sft, &options, progress("policy"))?;
+    train(&mut policy, &compile("nll")?, &sft, &options, progress("policy"))?;
     let policy_dir = args.out.join("tiny");
     policy.save(&policy_dir)?;
 
     // The reward model: Bradley–Terry on judge-labelled pairs of corpus reviews with the same prompt.
-    let reward = new_model(reward_config(VOCAB), &tokenizer, args.seed + 1)?;
+    let mut reward = new_model(reward_config(VOCAB), &tokenizer, args.seed + 1)?;
     let mut by_prompt: BTreeMap<&str, Vec<&plumb_judge::Review>> = BTreeMap::new();
     for review in &corpus {
         by_prompt.entry(review.prompt.as_str()).or_default().push(review);
@@ -195,7 +195,7 @@ pub fn make(args: &MakeArgs) -> Result<(), ModelError> {
         }
     }
     let options = TrainOptions { lr: 2e-3, seed: args.seed + 1, ..options };
-    train(&reward, &compile("reward_bt")?, &pairs, &options, progress("reward"))?;
+    train(&mut reward, &compile("reward_bt")?, &pairs, &options, progress("reward"))?;
     let reward_dir = args.out.join("tiny-rm");
     reward.save(&reward_dir)?;
 

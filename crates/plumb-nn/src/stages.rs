@@ -3,7 +3,8 @@
 //! evaluation metrics. Data stages are run by plumb-plan itself.
 
 use crate::objective::Objective;
-use crate::train::{Example, StepMetrics, TrainOptions, train};
+use crate::train::{Example, StepMetrics, Threads, TrainOptions, train};
+use plumb_model::parallel::{self, for_each_shard};
 use plumb_model::{AdamWConfig, Decay, Model, ModelError, SampleOptions, Sequence};
 use plumb_plan::plan::{Metric, StageKind, Truncation};
 use plumb_plan::{Executor, StageContext};
@@ -20,6 +21,14 @@ fn from_model(error: ModelError) -> RuntimeError {
     RuntimeError { code: error.code, message: error.message, help: error.help }
 }
 
+/// The way back, for errors that cross a shard thread (plumb_model::parallel).
+fn to_model(error: RuntimeError) -> ModelError {
+    ModelError { code: error.code, message: error.message, help: error.help }
+}
+
+/// Runs model stages data-parallel: `torch_threads` threads, each with one
+/// libtorch thread, over shards whose boundaries depend only on the data
+/// (plumb_model::parallel), so results do not depend on the thread count.
 pub struct LocalExecutor {
     pub torch_threads: usize,
 }
@@ -130,7 +139,7 @@ impl Judge {
         Ok(Judge::Reward(Box::new(load(&dir.join("model"))?)))
     }
 
-    fn scores(&self, prompt: &str, completions: &[String]) -> Result<Vec<f64>, RuntimeError> {
+    fn scores(&self, prompt: &str, completions: &[String], threads: usize) -> Result<Vec<f64>, RuntimeError> {
         match self {
             Judge::Sentiment => {
                 Ok(completions.iter().map(|c| plumb_judge::sentiment(&format!("{prompt}{c}"))).collect())
@@ -144,7 +153,7 @@ impl Judge {
                     })
                     .collect::<Result<_, _>>()
                     .map_err(from_model)?;
-                Ok(model.scores(&rows).map_err(from_model)?.into_iter().map(f64::from).collect())
+                Ok(parallel::scores(model, &rows, threads).map_err(from_model)?.into_iter().map(f64::from).collect())
             }
         }
     }
@@ -171,7 +180,13 @@ fn distinct_prompts(model: &Model, rows: &[Value], limit: usize) -> Result<Vec<S
 }
 
 /// Samples one continuation of each prompt: (the prompt's ids as used, the new ids).
-fn sample_ids(model: &Model, prompts: &[String], seed: u64, max_new: usize) -> Result<Vec<Sequence>, RuntimeError> {
+fn sample_ids(
+    model: &Model,
+    prompts: &[String],
+    seed: u64,
+    max_new: usize,
+    threads: usize,
+) -> Result<Vec<Sequence>, RuntimeError> {
     // A prompt longer than the context allows keeps its last tokens (metrics sample from any prompt).
     let context = model.config.max_positions;
     let max_new = max_new.min(context / 2).max(1);
@@ -183,12 +198,12 @@ fn sample_ids(model: &Model, prompts: &[String], seed: u64, max_new: usize) -> R
         }
     }
     let options = SampleOptions { max_new, seed, ..SampleOptions::default() };
-    let out = model.generate(&ids, &options).map_err(from_model)?;
+    let out = parallel::generate(model, &ids, &options, threads).map_err(from_model)?;
     Ok(ids.into_iter().zip(out).map(|(prompt, completion)| Sequence { prompt, completion }).collect())
 }
 
 fn sample(model: &Model, prompts: &[String], seed: u64, max_new: usize) -> Result<Vec<String>, RuntimeError> {
-    sample_ids(model, prompts, seed, max_new)?
+    sample_ids(model, prompts, seed, max_new, 1)?
         .iter()
         .map(|s| model.tokenizer.decode(&s.completion))
         .collect::<Result<_, _>>()
@@ -196,14 +211,20 @@ fn sample(model: &Model, prompts: &[String], seed: u64, max_new: usize) -> Resul
 }
 
 /// Mean over samples of log π(y) − log π_ref(y): a Monte-Carlo estimate of KL(π ‖ π_ref).
-fn kl_estimate(policy: &Model, reference: &Model, prompts: &[String], seed: u64) -> Result<f64, RuntimeError> {
+fn kl_estimate(
+    policy: &Model,
+    reference: &Model,
+    prompts: &[String],
+    seed: u64,
+    threads: usize,
+) -> Result<f64, RuntimeError> {
     let rows: Vec<Sequence> =
-        sample_ids(policy, prompts, seed, 32)?.into_iter().filter(|s| !s.completion.is_empty()).collect();
+        sample_ids(policy, prompts, seed, 32, threads)?.into_iter().filter(|s| !s.completion.is_empty()).collect();
     if rows.is_empty() {
         return Ok(0.0);
     }
-    let a = policy.logprobs(&rows).map_err(from_model)?;
-    let b = reference.logprobs(&rows).map_err(from_model)?;
+    let a = parallel::logprobs(policy, &rows, threads, |_| ()).map_err(from_model)?;
+    let b = parallel::logprobs(reference, &rows, threads, |_| ()).map_err(from_model)?;
     Ok(a.iter().zip(&b).map(|(x, y)| x.sum - y.sum).sum::<f64>() / rows.len() as f64)
 }
 
@@ -231,11 +252,11 @@ impl LocalExecutor {
             let sequences: Vec<Sequence> = (0..rows.len())
                 .map(|i| tokenize(&reference, &rows, i, slot, &format!("row {}", i + 1), truncation))
                 .collect::<Result<_, _>>()?;
-            for (start, chunk) in sequences.chunks(32).enumerate() {
-                for (j, lp) in reference.logprobs(chunk).map_err(from_model)?.into_iter().enumerate() {
-                    out[start * 32 + j].insert(ref_column(slot), json!(lp.sum));
-                }
-                bar.inc((chunk.len() / slots.len().max(1)) as u64);
+            let per_slot = slots.len().max(1);
+            let done = |n: usize| bar.inc((n / per_slot) as u64);
+            let logprobs = parallel::logprobs(&reference, &sequences, self.torch_threads, done).map_err(from_model)?;
+            for (row, lp) in out.iter_mut().zip(logprobs) {
+                row.insert(ref_column(slot), json!(lp.sum));
             }
         }
         bar.finish_and_clear();
@@ -257,6 +278,7 @@ impl LocalExecutor {
             max_steps,
             grad_clip,
             checkpoint_every,
+            kl_every,
             truncation,
             ..
         } = &ctx.stage.kind
@@ -267,7 +289,7 @@ impl LocalExecutor {
         let recipe = ctx.project.recipe.clone();
         let objective = Objective::compile(loss, &overrides, Some(&recipe))
             .map_err(|e| RuntimeError::new(e.code, format!("loss `{loss}`: {}", e.message)))?;
-        let model = load(&model_dir(ctx, "model")?)?;
+        let mut model = load(&model_dir(ctx, "model")?)?;
         let rows = plumb_plan::data::read_rows(&ctx.rows_path("data")?)?;
         let refs = match ctx.input("ref_logprobs") {
             Ok(input) => plumb_plan::data::read_rows(&input.dir.join("ref.jsonl"))?,
@@ -338,7 +360,7 @@ impl LocalExecutor {
                 max_grad_norm: Some(*grad_clip),
             },
             seed: ctx.seed,
-            threads: 1,
+            threads: Threads { objective: 1, model: self.torch_threads },
             checkpoint: Some(ctx.checkpoints.join("checkpoint.safetensors")),
             checkpoint_every: *checkpoint_every,
         };
@@ -351,7 +373,11 @@ impl LocalExecutor {
         let kl_prompts = distinct_prompts(&model, &rows, 8)?;
         let per_step = options.batch_size * options.grad_accum;
         let total = options.total_steps(examples.len());
-        let kl_every = (total / 10).max(1);
+        let kl_every = match kl_every {
+            Some(0) => None,
+            Some(n) => Some(*n),
+            None => Some((total / 10).max(1)),
+        };
         let bar = progress(ctx, total);
         let metrics_path = ctx.checkpoints.join("metrics.jsonl");
         let mut lines: Vec<String> =
@@ -362,7 +388,8 @@ impl LocalExecutor {
         });
         let start = Instant::now();
         let mut failure: Option<RuntimeError> = None;
-        let mut on_step = |m: &StepMetrics| {
+        let threads = self.torch_threads;
+        let mut on_step = |m: &StepMetrics, model: &Model| {
             let mut row =
                 json!({"step": m.step, "epoch": m.epoch, "loss": m.loss, "lr": m.lr, "grad_norm": m.grad_norm});
             if let Some(margin) = m.margin {
@@ -372,9 +399,10 @@ impl LocalExecutor {
                 row["accuracy"] = json!(accuracy);
             }
             if let Some(reference) = &reference
-                && (m.step.is_multiple_of(kl_every) || m.step == m.total_steps)
+                && let Some(every) = kl_every
+                && (m.step.is_multiple_of(every) || m.step == m.total_steps)
             {
-                match kl_estimate(&model, reference, &kl_prompts, ctx.seed ^ m.step) {
+                match kl_estimate(model, reference, &kl_prompts, ctx.seed ^ m.step, threads) {
                     Ok(kl) => row["kl"] = json!(kl),
                     Err(e) => failure = Some(e),
                 }
@@ -385,7 +413,7 @@ impl LocalExecutor {
             bar.set_position(m.step);
             bar.set_message(format!("loss {:.4}", m.loss));
         };
-        let result = train(&model, &objective, &examples, &options, &mut on_step);
+        let result = train(&mut model, &objective, &examples, &options, &mut on_step);
         bar.finish_and_clear();
         if let Some(error) = failure {
             return Err(error);
@@ -445,13 +473,18 @@ impl LocalExecutor {
                 "win_rate" => {
                     let vs = load(&ctx.input(metric_input(metric, "vs")?)?.dir.join("model"))?;
                     let judge = Judge::open(ctx, metric_input(metric, "judge")?)?;
+                    // One prompt per shard: each samples on its own, so the numbers do not depend on threads.
+                    let scored = for_each_shard(prompts.len(), self.torch_threads, |i| {
+                        let p = &prompts[i];
+                        let seed = ctx.seed.wrapping_add(i as u64);
+                        let a = sample(&model, std::slice::from_ref(p), seed, 48).map_err(to_model)?.remove(0);
+                        let b = sample(&vs, std::slice::from_ref(p), seed, 48).map_err(to_model)?.remove(0);
+                        judge.scores(p, &[a, b], 1).map_err(to_model)
+                    })
+                    .map_err(from_model)?;
                     let mut wins = 0.0;
                     let (mut mine, mut theirs) = (0.0, 0.0);
-                    for (i, p) in prompts.iter().enumerate() {
-                        let seed = ctx.seed.wrapping_add(i as u64);
-                        let a = sample(&model, std::slice::from_ref(p), seed, 48)?.remove(0);
-                        let b = sample(&vs, std::slice::from_ref(p), seed, 48)?.remove(0);
-                        let s = judge.scores(p, &[a, b])?;
+                    for s in scored {
                         wins += if s[0] > s[1] {
                             1.0
                         } else if s[0] == s[1] {
@@ -470,16 +503,18 @@ impl LocalExecutor {
                 }
                 "mean_reward" => {
                     let judge = Judge::open(ctx, metric_input(metric, "judge")?)?;
-                    let mut total = 0.0;
-                    for (i, p) in prompts.iter().enumerate() {
-                        let a = sample(&model, std::slice::from_ref(p), ctx.seed.wrapping_add(i as u64), 48)?;
-                        total += judge.scores(p, &a)?[0];
-                    }
-                    json!(total / prompts.len().max(1) as f64)
+                    let scores = for_each_shard(prompts.len(), self.torch_threads, |i| {
+                        let p = &prompts[i];
+                        let a = sample(&model, std::slice::from_ref(p), ctx.seed.wrapping_add(i as u64), 48)
+                            .map_err(to_model)?;
+                        Ok(judge.scores(p, &a, 1).map_err(to_model)?[0])
+                    })
+                    .map_err(from_model)?;
+                    json!(scores.iter().sum::<f64>() / prompts.len().max(1) as f64)
                 }
                 "kl_to" => {
                     let reference = load(&ctx.input(metric_input(metric, "reference")?)?.dir.join("model"))?;
-                    json!(kl_estimate(&model, &reference, &prompts, ctx.seed)?)
+                    json!(kl_estimate(&model, &reference, &prompts, ctx.seed, self.torch_threads)?)
                 }
                 other => return Err(RuntimeError::new(FAILED, format!("unknown metric `{other}`"))),
             };
@@ -503,14 +538,16 @@ impl LocalExecutor {
                 sequences.push(tokenize(model, rows, i, slot, &format!("row {}", i + 1), Truncation::default())?);
             }
         }
-        let mut values = Vec::new();
-        for chunk in sequences.chunks(32) {
-            if model.config.is_reward_model() {
-                values.extend(model.scores(chunk).map_err(from_model)?.into_iter().map(f64::from));
-            } else {
-                values.extend(model.logprobs(chunk).map_err(from_model)?.into_iter().map(|l| l.sum));
-            }
-        }
+        let threads = self.torch_threads;
+        let values: Vec<f64> = if model.config.is_reward_model() {
+            parallel::scores(model, &sequences, threads).map_err(from_model)?.into_iter().map(f64::from).collect()
+        } else {
+            parallel::logprobs(model, &sequences, threads, |_| ())
+                .map_err(from_model)?
+                .into_iter()
+                .map(|l| l.sum)
+                .collect()
+        };
         let refs = if model.config.is_reward_model() {
             Vec::new()
         } else {
@@ -532,7 +569,8 @@ impl LocalExecutor {
 
 impl Executor for LocalExecutor {
     fn execute(&self, ctx: &StageContext) -> Result<Value, RuntimeError> {
-        tch::set_num_threads(self.torch_threads as i32);
+        // Stages spread over threads themselves, one libtorch thread each.
+        tch::set_num_threads(1);
         tch::manual_seed(ctx.seed as i64);
         match &ctx.stage.kind {
             StageKind::Model { path, .. } => {
@@ -554,19 +592,19 @@ impl Executor for LocalExecutor {
                 let model = load(&model_dir(ctx, "model")?)?;
                 let rows = plumb_plan::data::read_rows(&ctx.rows_path("data")?)?;
                 let bar = progress(ctx, rows.len() as u64);
-                let mut out = Vec::with_capacity(rows.len());
-                for (i, row) in rows.iter().enumerate() {
+                // One row per shard: a row's samples are the same on any number of threads.
+                let out = for_each_shard(rows.len(), self.torch_threads, |i| {
                     // A conversation is rendered with the chat template, ending in the generation prompt.
-                    let prompt = match &row[field.as_str()] {
+                    let prompt = match &rows[i][field.as_str()] {
                         Value::Null => {
-                            return Err(RuntimeError::new(
+                            return Err(ModelError::new(
                                 "P0820",
                                 format!("row {}: no field `{field}` to generate from", i + 1),
                             ));
                         }
-                        value => model.prompt_text(value, &format!("row {}", i + 1)).map_err(from_model)?,
+                        value => model.prompt_text(value, &format!("row {}", i + 1))?,
                     };
-                    let ids = model.tokenizer.encode(&prompt).map_err(from_model)?;
+                    let ids = model.tokenizer.encode(&prompt)?;
                     let room = model.config.max_positions.saturating_sub(ids.len());
                     let options = SampleOptions {
                         temperature: *temperature,
@@ -575,15 +613,13 @@ impl Executor for LocalExecutor {
                         max_new: (*max_new as usize).min(room).max(1),
                         seed: ctx.seed.wrapping_add(i as u64),
                     };
-                    let samples = model.generate(&vec![ids; *n as usize], &options).map_err(from_model)?;
-                    let texts: Vec<String> = samples
-                        .iter()
-                        .map(|s| model.tokenizer.decode(s))
-                        .collect::<Result<_, _>>()
-                        .map_err(from_model)?;
-                    out.push(json!({"prompt": prompt, "completions": texts}));
+                    let samples = model.generate(&vec![ids; *n as usize], &options)?;
+                    let texts: Vec<String> =
+                        samples.iter().map(|s| model.tokenizer.decode(s)).collect::<Result<_, _>>()?;
                     bar.inc(1);
-                }
+                    Ok(json!({"prompt": prompt, "completions": texts}))
+                })
+                .map_err(from_model)?;
                 bar.finish_and_clear();
                 plumb_plan::data::write_rows(&ctx.out.join("rows.jsonl"), &out)?;
                 Ok(json!({"prompts": out.len(), "per_prompt": n}))
@@ -592,20 +628,25 @@ impl Executor for LocalExecutor {
                 let judge = Judge::open(ctx, "scorer")?;
                 let rows = plumb_plan::data::read_rows(&ctx.rows_path("data")?)?;
                 let bar = progress(ctx, rows.len() as u64);
-                let mut out = Vec::with_capacity(rows.len());
-                let mut total = 0.0;
-                let mut count = 0;
-                for row in &rows {
+                let scored = for_each_shard(rows.len(), self.torch_threads, |i| {
+                    let row = &rows[i];
                     let prompt = row["prompt"].as_str().unwrap_or("");
                     let completions: Vec<String> = row["completions"]
                         .as_array()
                         .map(|c| c.iter().filter_map(|v| v.as_str().map(String::from)).collect())
                         .unwrap_or_default();
-                    let scores = judge.scores(prompt, &completions)?;
+                    let scores = judge.scores(prompt, &completions, 1).map_err(to_model)?;
+                    bar.inc(1);
+                    Ok((prompt.to_string(), completions, scores))
+                })
+                .map_err(from_model)?;
+                let mut out = Vec::with_capacity(rows.len());
+                let mut total = 0.0;
+                let mut count = 0;
+                for (prompt, completions, scores) in scored {
                     total += scores.iter().sum::<f64>();
                     count += scores.len();
                     out.push(json!({"prompt": prompt, "completions": completions, "scores": scores}));
-                    bar.inc(1);
                 }
                 bar.finish_and_clear();
                 plumb_plan::data::write_rows(&ctx.out.join("rows.jsonl"), &out)?;
@@ -621,6 +662,6 @@ impl Executor for LocalExecutor {
     }
 
     fn environment(&self) -> BTreeMap<String, String> {
-        plumb_plan::schedule::model_environment(self.torch_threads)
+        plumb_plan::schedule::model_environment()
     }
 }

@@ -6,7 +6,8 @@
 
 use crate::objective::{Objective, ObjectiveValue};
 use plumb_model::checkpoint::{self, CheckpointInfo};
-use plumb_model::{AdamW, AdamWConfig, Decay, Model, ModelError, Rng, Schedule, Sequence, backward_with};
+use plumb_model::parallel::{SHARD_EXAMPLES, add_to_grads, for_each_shard, gradients, shard_ranges};
+use plumb_model::{AdamW, AdamWConfig, Decay, Model, ModelError, Rng, Schedule, Sequence};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use tch::Tensor;
@@ -55,17 +56,41 @@ pub struct MicroStep {
     pub columns: BTreeMap<String, Vec<f32>>,
 }
 
+/// How a micro-step spreads over the CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Threads {
+    /// Threads of the fused objective kernel.
+    pub objective: usize,
+    /// Threads running model shards (each with one libtorch thread).
+    pub model: usize,
+}
+
+impl Threads {
+    pub const ONE: Threads = Threads { objective: 1, model: 1 };
+}
+
+/// The model outputs of one shard: rows of slot `s` at `[s·rows, (s+1)·rows)`.
+struct ShardOutputs {
+    logprob_sums: Option<Tensor>,
+    rewards: Option<Tensor>,
+}
+
 /// Computes the loss on `examples` and accumulates `scale` × its gradient into the model's `.grad`s.
+///
+/// The model runs on fixed shards of [`SHARD_EXAMPLES`] examples (in parallel
+/// over `threads.model`); the objective sees the whole micro-batch; shard
+/// gradients are summed in shard order, so the result does not depend on the
+/// thread count.
 pub fn accumulate(
     model: &Model,
     objective: &Objective,
     examples: &[Example],
     scale: f64,
-    threads: usize,
+    threads: Threads,
 ) -> Result<MicroStep, ModelError> {
     let rows = examples.len();
     let needs: Vec<(String, Need)> = objective.columns().iter().map(|c| (c.name.clone(), need(&c.name))).collect();
-    // One forward over every slot the loss needs, rows of slot s at [s·rows, (s+1)·rows).
+    // Every slot the loss needs goes through one forward per shard.
     let mut slots: Vec<String> = Vec::new();
     for (_, n) in &needs {
         if let Need::Logprob(s) | Need::Reward(s) = n
@@ -74,38 +99,53 @@ pub fn accumulate(
             slots.push(s.clone());
         }
     }
-    let mut sequences = Vec::with_capacity(rows * slots.len());
-    for slot in &slots {
-        for (i, example) in examples.iter().enumerate() {
-            let completion = example.completions.get(slot).ok_or_else(|| {
-                ModelError::new(
-                    "P0705",
-                    format!("example {i} has no `{slot}` completion, which `{}` reads", objective.name),
-                )
-            })?;
-            sequences.push(Sequence { prompt: example.prompt.clone(), completion: completion.clone() });
+    for (i, example) in examples.iter().enumerate() {
+        if let Some(slot) = slots.iter().find(|s| !example.completions.contains_key(*s)) {
+            return Err(ModelError::new(
+                "P0705",
+                format!("example {i} has no `{slot}` completion, which `{}` reads", objective.name),
+            ));
         }
     }
-    let batch = model.batch(&sequences);
     let wants_logprobs = needs.iter().any(|(_, n)| matches!(n, Need::Logprob(_)));
     let wants_rewards = needs.iter().any(|(_, n)| matches!(n, Need::Reward(_)));
-    let logprob_sums = if wants_logprobs {
-        Some(model.token_logprobs(&batch)?.sum_dim_intlist(1, false, tch::Kind::Float))
-    } else {
-        None
+    let shards = shard_ranges(rows, SHARD_EXAMPLES);
+    let forward = |shard: usize| -> Result<ShardOutputs, ModelError> {
+        let mut sequences = Vec::with_capacity(shards[shard].len() * slots.len());
+        for slot in &slots {
+            for example in &examples[shards[shard].clone()] {
+                sequences
+                    .push(Sequence { prompt: example.prompt.clone(), completion: example.completions[slot].clone() });
+            }
+        }
+        if sequences.is_empty() {
+            return Ok(ShardOutputs { logprob_sums: None, rewards: None });
+        }
+        let batch = model.batch(&sequences);
+        let logprob_sums = if wants_logprobs {
+            Some(model.token_logprobs(&batch)?.sum_dim_intlist(1, false, tch::Kind::Float))
+        } else {
+            None
+        };
+        let rewards = if wants_rewards { Some(model.score_tensor(&batch)?) } else { None };
+        Ok(ShardOutputs { logprob_sums, rewards })
     };
-    let rewards = if wants_rewards { Some(model.score_tensor(&batch)?) } else { None };
+    let shard_outputs = for_each_shard(shards.len(), threads.model, forward)?;
     let slot_index = |s: &str| slots.iter().position(|x| x == s).unwrap_or(0) as i64;
-    let mut outputs: BTreeMap<String, Tensor> = BTreeMap::new();
+    // Per shard, the model output each column reads.
+    let mut outputs: Vec<BTreeMap<String, Tensor>> = (0..shards.len()).map(|_| BTreeMap::new()).collect();
     let mut columns: BTreeMap<String, Vec<f32>> = BTreeMap::new();
     for (name, n) in &needs {
         let values = match n {
             Need::Logprob(s) | Need::Reward(s) => {
-                let source = if matches!(n, Need::Logprob(_)) { &logprob_sums } else { &rewards };
-                let tensor =
-                    source.as_ref().expect("computed above").narrow(0, slot_index(s) * rows as i64, rows as i64);
-                let values = Vec::<f32>::try_from(tensor.detach())?;
-                outputs.insert(name.clone(), tensor);
+                let mut values = Vec::with_capacity(rows);
+                for (shard, (range, out)) in shards.iter().zip(&shard_outputs).enumerate() {
+                    let source = if matches!(n, Need::Logprob(_)) { &out.logprob_sums } else { &out.rewards };
+                    let len = range.len() as i64;
+                    let tensor = source.as_ref().expect("computed above").narrow(0, slot_index(s) * len, len);
+                    values.extend(Vec::<f32>::try_from(tensor.detach())?);
+                    outputs[shard].insert(name.clone(), tensor);
+                }
                 values
             }
             Need::Length(s) => examples.iter().map(|e| e.completions.get(s).map_or(0, Vec::len) as f32).collect(),
@@ -117,22 +157,44 @@ pub fn accumulate(
         columns.insert(name.clone(), values);
     }
     let value = objective
-        .evaluate(rows, &columns, threads)
+        .evaluate(rows, &columns, threads.objective)
         .map_err(|e| ModelError::new(e.code, format!("`{}`: {}", objective.name, e.message)))?;
     if !value.loss.is_finite() {
         let what = if value.loss.is_nan() { "NaN" } else { "inf" };
         let origin = objective.explain_non_finite(rows, &columns).map_or(String::new(), |o| format!(": {o}"));
         return Err(ModelError::new("P0821", format!("the loss `{}` is {what} on this batch{origin}", objective.name)));
     }
-    let mut pairs: Vec<(Tensor, Tensor)> = Vec::new();
-    for (name, output) in &outputs {
-        if let Some(grad) = value.grads.get(name) {
-            let grad: Vec<f32> = grad.iter().map(|&g| (g * scale) as f32).collect();
-            pairs.push((output.shallow_clone(), Tensor::from_slice(&grad)));
+    // Each shard's surrogate Σ output · upstream gradient, differentiated on the shard's thread.
+    let mut surrogates: Vec<Option<Tensor>> = Vec::with_capacity(shards.len());
+    for (range, shard) in shards.iter().zip(&outputs) {
+        let mut total: Option<Tensor> = None;
+        for (name, output) in shard {
+            if let Some(grad) = value.grads.get(name) {
+                let grad: Vec<f32> = grad[range.clone()].iter().map(|&g| (g * scale) as f32).collect();
+                let term = (output * Tensor::from_slice(&grad)).sum(tch::Kind::Float);
+                total = Some(match total {
+                    Some(t) => t + term,
+                    None => term,
+                });
+            }
         }
+        surrogates.push(total);
     }
-    let refs: Vec<(&Tensor, &Tensor)> = pairs.iter().map(|(a, b)| (a, b)).collect();
-    backward_with(&refs)?;
+    drop(outputs);
+    drop(shard_outputs);
+    let trainable = |model: &Model| -> Vec<Tensor> {
+        model.parameters().into_iter().map(|(_, p)| p).filter(|p| p.requires_grad()).collect()
+    };
+    let surrogates: Vec<std::sync::Mutex<Option<Tensor>>> = surrogates.into_iter().map(std::sync::Mutex::new).collect();
+    let backward = |shard: usize| -> Result<Vec<Option<Tensor>>, ModelError> {
+        let surrogate = surrogates[shard].lock().map_or(None, |mut s| s.take());
+        match surrogate {
+            Some(surrogate) => gradients(&surrogate, &trainable(model)),
+            None => Ok(Vec::new()),
+        }
+    };
+    let shard_grads = for_each_shard(shards.len(), threads.model, backward)?;
+    add_to_grads(&trainable(model), shard_grads)?;
     Ok(MicroStep { value, columns })
 }
 
@@ -148,7 +210,7 @@ pub struct TrainOptions {
     pub decay: Decay,
     pub adamw: AdamWConfig,
     pub seed: u64,
-    pub threads: usize,
+    pub threads: Threads,
     /// Save a checkpoint here every `checkpoint_every` optimizer steps, and resume from it when present.
     pub checkpoint: Option<PathBuf>,
     pub checkpoint_every: u64,
@@ -166,7 +228,7 @@ impl Default for TrainOptions {
             decay: Decay::Constant,
             adamw: AdamWConfig::default(),
             seed: 0,
-            threads: 1,
+            threads: Threads::ONE,
             checkpoint: None,
             checkpoint_every: 50,
         }
@@ -232,11 +294,11 @@ pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
 /// With a checkpoint path, resumes from it when it exists and writes it every
 /// `checkpoint_every` steps and at the end, so a killed run continues to the same weights.
 pub fn train(
-    model: &Model,
+    model: &mut Model,
     objective: &Objective,
     examples: &[Example],
     options: &TrainOptions,
-    mut on_step: impl FnMut(&StepMetrics),
+    mut on_step: impl FnMut(&StepMetrics, &Model),
 ) -> Result<AdamW, ModelError> {
     if examples.is_empty() || options.batch_size == 0 || options.grad_accum == 0 {
         return Err(ModelError::new("P0707", "training needs examples, a batch size ≥ 1 and grad_accum ≥ 1"));
@@ -297,7 +359,7 @@ pub fn train(
             accuracy: (!margins.is_empty())
                 .then(|| margins.iter().filter(|&&m| m > 0.0).count() as f64 / margins.len() as f64),
         };
-        on_step(&metrics);
+        on_step(&metrics, model);
         if step.is_multiple_of(options.checkpoint_every.max(1)) || step == total_steps {
             save(&optimizer, step)?;
         }

@@ -63,7 +63,7 @@ fn the_reward_model_agrees_with_the_judge() {
 fn dpo_on_the_shipped_pairs_makes_samples_more_positive() {
     tch::set_num_threads(2);
     let dir = examples_dir().join("models/tiny");
-    let policy = Model::load(&dir).unwrap();
+    let mut policy = Model::load(&dir).unwrap();
     let reference = Model::load(&dir).unwrap();
     let before = mean_judge_score(&policy);
     let mut examples = Vec::new();
@@ -86,7 +86,7 @@ fn dpo_on_the_shipped_pairs_makes_samples_more_positive() {
     let objective = Objective::compile("dpo", &[("beta".into(), "0.1".into())], None).unwrap();
     let options = TrainOptions { batch_size: 16, epochs: 1, lr: 1e-3, warmup_steps: 5, ..TrainOptions::default() };
     let mut accuracies = Vec::new();
-    train(&policy, &objective, &examples, &options, |m| accuracies.push(m.accuracy.unwrap())).unwrap();
+    train(&mut policy, &objective, &examples, &options, |m, _| accuracies.push(m.accuracy.unwrap())).unwrap();
     let after = mean_judge_score(&policy);
     let late: f64 = accuracies.iter().rev().take(10).sum::<f64>() / 10.0;
     eprintln!("judge score {before:.3} -> {after:.3}; reward accuracy over the last 10 steps {late:.2}");

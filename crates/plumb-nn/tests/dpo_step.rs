@@ -4,7 +4,7 @@
 
 use plumb_model::{AdamW, AdamWConfig, Decay, Model, Sequence};
 use plumb_nn::objective::Objective;
-use plumb_nn::train::{Example, TrainOptions, accumulate, train};
+use plumb_nn::train::{Example, Threads, TrainOptions, accumulate, train};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
@@ -89,7 +89,7 @@ fn grads(model: &Model) -> Vec<(String, Vec<f32>)> {
 }
 
 fn trainable(name: &str) -> Model {
-    let model = Model::load(&fixture(name)).unwrap();
+    let mut model = Model::load(&fixture(name)).unwrap();
     model.set_trainable(true);
     model
 }
@@ -106,7 +106,7 @@ fn compiled_dpo_steps_match_autograd_and_raise_the_margin() {
     let before = margin(&compiled, &examples);
     assert!(before.abs() < 1e-4, "policy = reference: margin {before} (f32 rounding only)");
     for step in 0..3 {
-        let value = accumulate(&compiled, &objective, &examples, 1.0, 1).unwrap().value;
+        let value = accumulate(&compiled, &objective, &examples, 1.0, Threads::ONE).unwrap().value;
         let loss = autograd_backward(&reference, &examples);
         assert!((value.loss - loss).abs() < 1e-6, "step {step}: loss {} vs {loss}", value.loss);
         if step == 0 {
@@ -134,10 +134,10 @@ fn gradient_accumulation_equals_one_large_batch() {
     let objective = Objective::compile("dpo", &[], None).unwrap();
     let whole = trainable("gpt2");
     let examples = examples(&whole);
-    accumulate(&whole, &objective, &examples, 1.0, 1).unwrap();
+    accumulate(&whole, &objective, &examples, 1.0, Threads::ONE).unwrap();
     let split = trainable("gpt2");
     for half in examples.chunks(2) {
-        accumulate(&split, &objective, half, 0.5, 1).unwrap();
+        accumulate(&split, &objective, half, 0.5, Threads::ONE).unwrap();
     }
     for ((name, a), (_, b)) in whole.parameters().iter().zip(split.parameters()) {
         let diff = (a.grad() - b.grad()).abs().max().double_value(&[]);
@@ -161,21 +161,21 @@ fn a_killed_training_run_resumes_to_bitwise_the_same_weights() {
         checkpoint_every: 1,
         ..TrainOptions::default()
     };
-    let straight = Model::load(&fixture("llama")).unwrap();
+    let mut straight = Model::load(&fixture("llama")).unwrap();
     let examples = examples(&straight);
-    train(&straight, &objective, &examples, &options(None), |_| {}).unwrap();
+    train(&mut straight, &objective, &examples, &options(None), |_, _| {}).unwrap();
 
     let checkpoint = dir.join("checkpoint.safetensors");
-    let interrupted = Model::load(&fixture("llama")).unwrap();
+    let mut interrupted = Model::load(&fixture("llama")).unwrap();
     let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        train(&interrupted, &objective, &examples, &options(Some(checkpoint.clone())), |m| {
+        train(&mut interrupted, &objective, &examples, &options(Some(checkpoint.clone())), |m, _| {
             assert!(m.step < 3, "killed at step 3");
         })
     }));
     assert!(killed.is_err() && checkpoint.exists());
-    let resumed = Model::load(&fixture("llama")).unwrap();
+    let mut resumed = Model::load(&fixture("llama")).unwrap();
     let mut steps = Vec::new();
-    train(&resumed, &objective, &examples, &options(Some(checkpoint)), |m| steps.push(m.step)).unwrap();
+    train(&mut resumed, &objective, &examples, &options(Some(checkpoint)), |m, _| steps.push(m.step)).unwrap();
     assert_eq!(steps, vec![3, 4], "resumes after the last checkpoint (step 2)");
     assert_eq!(params(&straight), params(&resumed));
     let _ = std::fs::remove_dir_all(&dir);

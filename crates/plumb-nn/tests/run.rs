@@ -292,7 +292,7 @@ fn run_reports_one_json_object_and_a_second_run_is_all_cached() {
     assert_eq!(manifest["threads"], 1);
     assert!(manifest["machine"]["os"].is_string() && manifest["machine"]["cpus"].as_u64().unwrap() >= 1);
     assert!(!manifest["versions"]["plumb"].as_str().unwrap().is_empty());
-    assert_eq!(manifest["environment"]["libtorch_threads"], "1");
+    assert_eq!(manifest["environment"]["libtorch"], "2.13.0");
     assert_eq!(manifest["overrides"], serde_json::json!([]));
     assert_eq!(manifest["recipe"], p.path("recipe.plumb").display().to_string());
 
@@ -438,6 +438,28 @@ fn identical_inputs_give_identical_keys_and_outputs() {
     expect_ran(&again, &STAGES);
     assert_same_results(&ra, &again);
     assert_eq!(trained_weights(&ra), trained_weights(&again));
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    // Batches of 18 pairs: three training shards, so three threads really split every step.
+    let one = Project::with_batch("threads-1", 18);
+    let three = Project::with_batch("threads-3", 18);
+    let with_three = |p: &Project| {
+        report(&checked(
+            p.command(Path::new(NN), &["run", "recipe.plumb", "--json", "--threads", "3"]).output().unwrap(),
+        ))
+    };
+    let r1 = one.run(&[]);
+    let r3 = with_three(&three);
+    expect_ran(&r1, &STAGES);
+    expect_ran(&r3, &STAGES);
+    assert_same_results(&r1, &r3);
+    assert_eq!(trained_weights(&r1), trained_weights(&r3));
+    assert_eq!(r1["metrics"]["eval.policy"], r3["metrics"]["eval.policy"]);
+    assert_eq!(r1["metrics"]["train.policy"]["kl_last"], r3["metrics"]["train.policy"]["kl_last"]);
+    // So another thread count reuses the cache.
+    expect_ran(&with_three(&one), &[]);
 }
 
 /// Runs a fresh 9-step project, kills it (SIGKILL) when `wait` returns, and

@@ -86,6 +86,8 @@ pub enum StageKind {
         seed: u64,
         grad_clip: f64,
         checkpoint_every: u64,
+        /// Steps between sampled KL(π ‖ π_ref) estimates: None is a tenth of the run, 0 none.
+        kl_every: Option<u64>,
         truncation: Truncation,
     },
     Eval {
@@ -876,6 +878,7 @@ fn train_stage(builder: &mut Builder, train: &plumb_syntax::ast::TrainItem) -> R
         options.get(key).map(|(e, _)| builder.number(e, key).map(|x| x as u64)).transpose()
     };
     let truncation = Truncation { max_len: optional("max_len")?, max_prompt_len: optional("max_prompt_len")? };
+    let kl_every = optional("kl_every")?;
     let columns: Vec<String> = {
         let lowered = plumb_lower::lower_loss(&loss, schema.as_ref(), &params).map_err(|e| {
             PlanError::at(
@@ -935,6 +938,7 @@ fn train_stage(builder: &mut Builder, train: &plumb_syntax::ast::TrainItem) -> R
         seed,
         grad_clip,
         checkpoint_every,
+        kl_every,
         truncation,
     };
     let stage = builder.push(Stage {
@@ -1085,6 +1089,7 @@ pub fn apply_overrides(plan: &mut Plan, overrides: &[String]) -> Result<(), Plan
                 seed,
                 grad_clip,
                 checkpoint_every,
+                kl_every,
                 truncation,
                 ..
             } => {
@@ -1098,6 +1103,7 @@ pub fn apply_overrides(plan: &mut Plan, overrides: &[String]) -> Result<(), Plan
                     "seed" => *seed = as_int,
                     "grad_clip" => *grad_clip = number,
                     "checkpoint_every" => *checkpoint_every = as_int,
+                    "kl_every" => *kl_every = Some(as_int),
                     "max_len" => truncation.max_len = Some(as_int),
                     "max_prompt_len" => truncation.max_prompt_len = Some(as_int),
                     o if optimizer.contains_key(o) => {

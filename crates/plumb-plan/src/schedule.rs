@@ -93,14 +93,12 @@ impl RunOptions {
     }
 }
 
-/// What about the model backend changes results: the libtorch version and its
-/// thread count. The local executor reports it, and `plumb status` (which links
-/// no libtorch) computes the same keys from it.
-pub fn model_environment(threads: usize) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("libtorch".to_string(), "2.13.0".to_string()),
-        ("libtorch_threads".to_string(), threads.to_string()),
-    ])
+/// What about the model backend changes results: the libtorch version. The
+/// thread count does not: model stages run on shards fixed by the data, each on
+/// one libtorch thread (plumb_model::parallel). The local executor reports it,
+/// and `plumb status` (which links no libtorch) computes the same keys from it.
+pub fn model_environment() -> BTreeMap<String, String> {
+    BTreeMap::from([("libtorch".to_string(), "2.13.0".to_string())])
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -182,7 +180,6 @@ fn stage_key(
         for (name, value) in environment {
             h.field(&format!("env:{name}"), value);
         }
-        h.field("threads", &options.threads.to_string());
     }
     h.finish()
 }
