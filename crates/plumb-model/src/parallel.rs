@@ -7,11 +7,14 @@
 //! (docs/performance.md). Whatever combines shard results does so in shard
 //! order, so the numbers are the same for any number of threads.
 
-use crate::error::{ModelError, Result};
+use crate::error::Result;
 use crate::generate::SampleOptions;
 use crate::lm::{RowLogprobs, Sequence};
 use crate::model::Model;
+use rayon::prelude::*;
+use std::collections::BTreeMap;
 use std::ops::Range;
+use std::sync::{Arc, Mutex, OnceLock};
 use tch::Tensor;
 
 /// Examples per training shard: large enough that libtorch's per-op cost is
@@ -31,39 +34,48 @@ pub fn shard_ranges(rows: usize, size: usize) -> Vec<Range<usize>> {
     (0..rows.div_ceil(size)).map(|s| s * size..((s + 1) * size).min(rows)).collect()
 }
 
-/// Runs `work(shard)` for every shard in `0..count` on up to `threads` threads,
-/// each limited to one libtorch intra-op thread, and returns the results in
-/// shard order. The calling thread's own libtorch thread count is what the
-/// caller set; with one thread the shards run on it.
+/// Runs `work(shard)` for every shard in `0..count` on a pool of `threads`
+/// threads, each limited to one libtorch intra-op thread, and returns the
+/// results in shard order (the first error in shard order when any fails).
+/// With one thread the shards run on the calling thread, with its own
+/// libtorch thread count.
 pub fn for_each_shard<T: Send>(
     count: usize,
     threads: usize,
-    work: impl Fn(usize) -> Result<T> + Sync,
+    work: impl Fn(usize) -> Result<T> + Sync + Send,
 ) -> Result<Vec<T>> {
     let threads = threads.clamp(1, count.max(1));
     if threads == 1 {
         return (0..count).map(&work).collect();
     }
-    let work = &work;
-    let per_thread: Vec<Vec<(usize, Result<T>)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                scope.spawn(move || {
-                    tch::set_num_threads(1);
-                    (t..count).step_by(threads).map(|shard| (shard, work(shard))).collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-    });
-    let mut slots: Vec<Option<Result<T>>> = (0..count).map(|_| None).collect();
-    for (shard, result) in per_thread.into_iter().flatten() {
-        slots[shard] = Some(result);
-    }
-    slots
-        .into_iter()
-        .map(|slot| slot.unwrap_or_else(|| Err(ModelError::new("P0707", "a shard was not computed"))))
-        .collect()
+    let results: Vec<Result<T>> = pool(threads).install(|| (0..count).into_par_iter().map(&work).collect());
+    results.into_iter().collect()
+}
+
+/// The pool of `threads` workers, created once per thread count. Workers live
+/// as long as the process, so libtorch's and MKL's per-thread state is set up
+/// once, not at every step.
+fn pool(threads: usize) -> Arc<rayon::ThreadPool> {
+    static POOLS: OnceLock<Mutex<BTreeMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    pools
+        .entry(threads)
+        .or_insert_with(|| {
+            let built = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("plumb-shard-{i}"))
+                .start_handler(|_| tch::set_num_threads(1))
+                .build();
+            // Building fails only when the OS refuses threads; one thread then does all the work.
+            Arc::new(built.unwrap_or_else(|_| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .use_current_thread()
+                    .build()
+                    .expect("a pool on this thread")
+            }))
+        })
+        .clone()
 }
 
 /// [`Model::logprobs`] of every row, [`SHARD_SEQUENCES`] rows per shard;
@@ -124,11 +136,14 @@ pub fn add_to_grads(params: &[Tensor], shards: Vec<Vec<Option<Tensor>>>) -> Resu
             }
         }
     }
-    // `Σ p · g` has gradient exactly `g` with respect to `p` (1 · g), and
-    // libtorch's accumulation then creates or adds to `.grad` as a backward would.
+    // A `.grad` that exists is added to in place; one that does not yet is
+    // created by a backward of `Σ p · g`, whose gradient is exactly `g` (1 · g).
     let mut surrogate: Option<Tensor> = None;
     for (param, total) in params.iter().zip(totals) {
-        if let Some(total) = total {
+        let mut grad = param.grad();
+        if let Some(total) = total.as_ref().filter(|_| grad.defined()) {
+            let _ = tch::no_grad(|| grad.f_add_(total))?;
+        } else if let Some(total) = total {
             let term = (param * total.detach()).sum(tch::Kind::Float);
             surrogate = Some(match surrogate {
                 Some(s) => s + term,
