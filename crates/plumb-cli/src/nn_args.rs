@@ -19,6 +19,9 @@ pub struct LogprobsArgs {
     /// Rows per forward pass.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    /// Threads, each running whole batches with one libtorch thread (results do not depend on it).
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -46,6 +49,9 @@ pub struct GenerateArgs {
     /// Print {"completions": [{"text", "ids"}]}.
     #[arg(long)]
     pub json: bool,
+    /// Threads, each sampling 4 of the completions with one libtorch thread (results do not depend on it).
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -59,8 +65,12 @@ pub struct ScoreArgs {
     /// One {"score"} per row.
     #[arg(long)]
     pub json: bool,
+    /// Rows per forward pass.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    /// Threads, each running whole batches with one libtorch thread (results do not depend on it).
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
 }
 
 /// Replaces this process with `plumb-nn` (found beside the running binary) and the same arguments.
@@ -100,7 +110,7 @@ pub struct PlanArgs {
     /// The run seed; each stage's seed derives from it and the stage's name.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// libtorch threads (fixed per run: results are bitwise identical for the same count).
+    /// Threads for model stages, each with one libtorch thread (results do not depend on it).
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
 }

@@ -3,6 +3,7 @@
 
 use plumb_cli::nn_args::{GenerateArgs, LogprobsArgs, ScoreArgs};
 use plumb_model::error::codes;
+use plumb_model::parallel::for_each_shard;
 use plumb_model::{Model, ModelError, SampleOptions, Sequence};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -47,6 +48,25 @@ pub fn read_rows(path: &Path, model: &Model) -> Result<Vec<Sequence>, ModelError
     Ok(rows)
 }
 
+/// `work` on batches of `batch` rows, `threads` batches at a time in
+/// parallel (plumb_model::parallel); `each` sees the results in row order as
+/// every wave finishes, so output streams for long files.
+fn in_waves<T: Send>(
+    rows: &[Sequence],
+    batch: usize,
+    threads: usize,
+    work: impl Fn(&[Sequence]) -> Result<Vec<T>, ModelError> + Sync + Send,
+    mut each: impl FnMut(T),
+) -> Result<(), ModelError> {
+    let batch = batch.max(1);
+    let threads = threads.max(1);
+    for wave in rows.chunks(batch * threads) {
+        let batches: Vec<&[Sequence]> = wave.chunks(batch).collect();
+        for_each_shard(batches.len(), threads, |b| work(batches[b]))?.into_iter().flatten().for_each(&mut each);
+    }
+    Ok(())
+}
+
 fn finite(x: f64) -> Value {
     if x.is_finite() { json!(x) } else { json!(x.to_string()) }
 }
@@ -64,21 +84,25 @@ pub fn logprobs(args: &LogprobsArgs) -> Result<(), ModelError> {
     if !args.json {
         emit(&format!("{:>5}  {:>6}  {:>12}  {:>9}", "row", "tokens", "sum", "mean"));
     }
-    for (chunk_index, chunk) in rows.chunks(args.batch.max(1)).enumerate() {
-        for (i, row) in model.logprobs(chunk)?.into_iter().enumerate() {
-            let index = chunk_index * args.batch.max(1) + i + 1;
+    let mut index = 0;
+    in_waves(
+        &rows,
+        args.batch,
+        args.threads,
+        |chunk| model.logprobs(chunk),
+        |row| {
+            index += 1;
             if args.json {
                 let tokens: Vec<Value> = row.tokens.iter().map(|&t| finite(f64::from(t))).collect();
                 emit(
-                    &json!({"sum": finite(row.sum), "mean": finite(row.mean()), "tokens": row.tokens.len(), "token_logprobs": tokens})
-                        .to_string(),
-                );
+                &json!({"sum": finite(row.sum), "mean": finite(row.mean()), "tokens": row.tokens.len(), "token_logprobs": tokens})
+                    .to_string(),
+            );
             } else {
                 emit(&format!("{index:>5}  {:>6}  {:>12.6}  {:>9.5}", row.tokens.len(), row.sum, row.mean()));
             }
-        }
-    }
-    Ok(())
+        },
+    )
 }
 
 pub fn generate(args: &GenerateArgs) -> Result<(), ModelError> {
@@ -105,7 +129,7 @@ pub fn generate(args: &GenerateArgs) -> Result<(), ModelError> {
     }
     let prompt = model.tokenizer.encode(&args.prompt)?;
     let prompts = vec![prompt; args.n];
-    let outputs = model.generate(&prompts, &options)?;
+    let outputs = plumb_model::parallel::generate(&model, &prompts, &options, args.threads)?;
     let mut completions = Vec::with_capacity(outputs.len());
     for ids in &outputs {
         completions.push((model.tokenizer.decode(ids)?, ids));
@@ -137,14 +161,17 @@ pub fn score(args: &ScoreArgs) -> Result<(), ModelError> {
         .help("reward models are *ForSequenceClassification folders; use `plumb logprobs` for causal LMs"));
     }
     let rows = read_rows(&args.input, &model)?;
-    for chunk in rows.chunks(args.batch.max(1)) {
-        for score in model.scores(chunk)? {
+    in_waves(
+        &rows,
+        args.batch,
+        args.threads,
+        |chunk| model.scores(chunk),
+        |score| {
             if args.json {
                 emit(&json!({"score": finite(f64::from(score))}).to_string());
             } else {
                 emit(&format!("{score:.6}"));
             }
-        }
-    }
-    Ok(())
+        },
+    )
 }

@@ -25,6 +25,8 @@ fn main() {
     if let Command::Run(args) = &cli.command {
         std::process::exit(plumb_nn::run::run(args));
     }
+    // The commands spread batches over their own threads, one libtorch thread each.
+    tch::set_num_threads(1);
     let result = match &cli.command {
         Command::Logprobs(args) => plumb_nn::commands::logprobs(args),
         Command::Generate(args) => plumb_nn::commands::generate(args),

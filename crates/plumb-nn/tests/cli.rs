@@ -177,3 +177,46 @@ fn logprobs_accept_conversations() {
     let b = json_lines(&nn(&["logprobs", "--model", &model, "--input", plain.to_str().unwrap(), "--json"]));
     assert_eq!(a, b);
 }
+
+#[test]
+fn output_does_not_depend_on_the_thread_count() {
+    let rows: String = (0..23)
+        .map(|i| format!("{{\"prompt\": \"Review {i}:\", \"completion\": \" {} fine.\"}}\n", "very ".repeat(i % 4)))
+        .collect();
+    let input = rows_file("threads.jsonl", &rows);
+    let input = input.to_str().unwrap();
+    let stdout = |args: &[&str]| {
+        let output = nn(args);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        output.stdout
+    };
+    for threads in ["1", "3"] {
+        let lp = ["logprobs", "--model", &fixture("llama"), "--input", input, "--json", "--batch", "4"];
+        let one = stdout(&[&lp[..], &["--threads", "1"]].concat());
+        assert_eq!(one, stdout(&[&lp[..], &["--threads", threads]].concat()));
+        assert_eq!(String::from_utf8(one).unwrap().lines().count(), 23);
+        let sc = ["score", "--model", &fixture("llama-reward"), "--input", input, "--json", "--batch", "4"];
+        assert_eq!(
+            stdout(&[&sc[..], &["--threads", "1"]].concat()),
+            stdout(&[&sc[..], &["--threads", threads]].concat())
+        );
+        let gen_args = [
+            "generate",
+            "--model",
+            &fixture("llama"),
+            "--prompt",
+            "Review:",
+            "--n",
+            "9",
+            "--seed",
+            "5",
+            "--max-new",
+            "12",
+            "--json",
+        ];
+        assert_eq!(
+            stdout(&[&gen_args[..], &["--threads", "1"]].concat()),
+            stdout(&[&gen_args[..], &["--threads", threads]].concat())
+        );
+    }
+}
