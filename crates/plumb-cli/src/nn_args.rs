@@ -5,6 +5,11 @@
 use clap::Args;
 use std::path::PathBuf;
 
+/// The default thread count: every core (results do not depend on it).
+pub fn all_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct LogprobsArgs {
     /// A Hugging Face model folder (config.json, model.safetensors, tokenizer.json).
@@ -20,7 +25,7 @@ pub struct LogprobsArgs {
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
     /// Threads, each running whole batches with one libtorch thread (results do not depend on it).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = all_cores())]
     pub threads: usize,
 }
 
@@ -50,7 +55,7 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub json: bool,
     /// Threads, each sampling 4 of the completions with one libtorch thread (results do not depend on it).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = all_cores())]
     pub threads: usize,
 }
 
@@ -69,7 +74,7 @@ pub struct ScoreArgs {
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
     /// Threads, each running whole batches with one libtorch thread (results do not depend on it).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = all_cores())]
     pub threads: usize,
 }
 
@@ -111,7 +116,7 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Threads for model stages, each with one libtorch thread (results do not depend on it).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = all_cores())]
     pub threads: usize,
 }
 
