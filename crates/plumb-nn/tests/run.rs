@@ -441,6 +441,29 @@ fn identical_inputs_give_identical_keys_and_outputs() {
 }
 
 #[test]
+fn kl_every_sets_which_steps_estimate_kl() {
+    let p = Project::new("kl-every");
+    // The steps of the train stage's metrics.jsonl that carry a sampled `kl`.
+    let kl_steps = |args: &[&str]| -> Vec<u64> {
+        let report = p.run(args);
+        let entry = p.path(".plumb/cache").join(key(&report, "train.policy"));
+        std::fs::read_to_string(entry.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|row| row.get("kl").is_some_and(Value::is_f64))
+            .map(|row| row["step"].as_u64().unwrap())
+            .collect()
+    };
+    // 5 steps: by default a tenth of the run, at least every step.
+    assert_eq!(kl_steps(&[]), vec![1, 2, 3, 4, 5]);
+    assert_eq!(kl_steps(&["--set", "train.policy.kl_every=2"]), vec![2, 4, 5]);
+    assert_eq!(kl_steps(&["--set", "train.policy.kl_every=0"]), Vec::<u64>::new());
+    let off = p.run(&["--set", "train.policy.kl_every=0"]);
+    assert!(off["metrics"]["train.policy"]["kl_last"].is_null());
+}
+
+#[test]
 fn results_do_not_depend_on_the_thread_count() {
     // Batches of 18 pairs: three training shards, so three threads really split every step.
     let one = Project::with_batch("threads-1", 18);
