@@ -37,15 +37,16 @@ pub fn shard_ranges(rows: usize, size: usize) -> Vec<Range<usize>> {
 /// Runs `work(shard)` for every shard in `0..count` on a pool of `threads`
 /// threads, each limited to one libtorch intra-op thread, and returns the
 /// results in shard order (the first error in shard order when any fails).
-/// With one thread the shards run on the calling thread, with its own
+/// With one thread or one shard, shards run on the calling thread, with its own
 /// libtorch thread count.
 pub fn for_each_shard<T: Send>(
     count: usize,
     threads: usize,
     work: impl Fn(usize) -> Result<T> + Sync + Send,
 ) -> Result<Vec<T>> {
-    let threads = threads.clamp(1, count.max(1));
-    if threads == 1 {
+    // One pool per requested count (not per shard count), so a process holds
+    // at most a pool or two however its batches divide.
+    if threads <= 1 || count <= 1 {
         return (0..count).map(&work).collect();
     }
     let results: Vec<Result<T>> = pool(threads).install(|| (0..count).into_par_iter().map(&work).collect());
