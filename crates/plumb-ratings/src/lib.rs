@@ -6,6 +6,7 @@
 
 pub mod data;
 mod fit;
+pub mod graphs;
 mod linalg;
 
 pub use data::{Dataset, Observations, PairRow, load, parse_csv, parse_rankings};
