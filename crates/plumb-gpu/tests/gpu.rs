@@ -149,6 +149,53 @@ fn sample_graphs_match_the_interpreter() -> Result<(), String> {
     Ok(())
 }
 
+/// The rating models' likelihood graphs (plumb_ratings::graphs) and their
+/// gradients, which gather per-item abilities per row and scatter-add back:
+/// one fused pass on the GPU, the gathers and scatters on the host.
+fn rating_graphs_match_the_interpreter() -> Result<(), String> {
+    use plumb_ratings::graphs::{negative_loglik, rows};
+    use plumb_ratings::{Dataset, Model, Observations, PairRow, Ties};
+    let mut state = 0x9e3779b97f4a7c15u64;
+    let mut next = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state >> 33
+    };
+    for (model, items, pairs) in [(Model::BradleyTerry, 40, 3000), (Model::Davidson, 300, 20_000)] {
+        let data = Dataset {
+            items: (0..items).map(|i| format!("m{i}")).collect(),
+            observations: Observations::Pairs(
+                (0..pairs)
+                    .map(|_| {
+                        let a = (next() % items as u64) as u32;
+                        let b = ((u64::from(a) + 1 + next() % (items as u64 - 1)) % items as u64) as u32;
+                        let count = |x: u64| (x % 4) as f64;
+                        PairRow { a, b, wins_a: count(next()), wins_b: count(next()), ties: count(next()) }
+                    })
+                    .collect(),
+            ),
+        };
+        let columns = rows(&data, model, Ties::Half).ok_or("no rows")?;
+        let mut inputs: Vec<Vec<f64>> =
+            vec![(0..items).map(|_| f64::from(((next() % 6000) as f32 - 3000.0) / 1000.0)).collect()];
+        inputs.extend(columns.iter().cloned());
+        if model == Model::Davidson {
+            inputs.push(vec![-0.75]);
+        }
+        let graph = negative_loglik(model).ok_or("no graph")?;
+        let graph = plumb_autodiff::differentiate(&graph, "nll").map_err(|e| e.to_string())?;
+        let batch = Batch { items, ..Batch::rows(columns[0].len()) };
+        let compiled = plumb_gpu::compile(&graph).map_err(|e| e.to_string())?;
+        if compiled.kernel_count() != 1 {
+            return Err(format!("{model:?}: {} kernels\n{}", compiled.kernel_count(), compiled.plan));
+        }
+        let expected = plumb_interp::run(&compiled.graph, &batch, &inputs).map_err(|e| e.to_string())?;
+        let got = compiled.run(&batch, &to_f32(&inputs)).map_err(|e| e.to_string())?;
+        check(&got, &expected, &compiled.graph, &format!("{}", compiled.plan))?;
+        bitwise_equal(&got, &compiled.run(&batch, &to_f32(&inputs)).map_err(|e| e.to_string())?)?;
+    }
+    Ok(())
+}
+
 /// Every unary op over a wide range, against f64, elementwise: within 4e-6
 /// relative or 2e-7 absolute (f32 results of f32 inputs), special values exact.
 fn math_functions_match_f64() -> Result<(), String> {
@@ -295,6 +342,7 @@ fn main() {
         ("differential::nan_and_infinity_propagate", nan_and_infinity_propagate),
         ("differential::empty_batches_and_fully_masked_rows", empty_batches_and_fully_masked_rows),
         ("differential::sample_graphs_match_the_interpreter", sample_graphs_match_the_interpreter),
+        ("differential::rating_graphs_match_the_interpreter", rating_graphs_match_the_interpreter),
         ("math::functions_match_f64", math_functions_match_f64),
         ("cache::equal_kernels_share_a_pipeline", equal_kernels_share_a_pipeline),
     ];
