@@ -37,7 +37,7 @@ pub fn signature(call_conv: cranelift_codegen::isa::CallConv) -> cranelift_codeg
     sig
 }
 
-const NO_ARGS: [BlockArg; 0] = [];
+pub(crate) const NO_ARGS: [BlockArg; 0] = [];
 
 /// The slots of a kernel: loads, then stores.
 pub fn slots(kernel: &Kernel) -> Vec<NodeId> {

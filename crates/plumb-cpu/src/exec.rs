@@ -2,6 +2,7 @@
 //! graph: host steps, passes on threads, and the fixed-order reduction.
 
 use crate::codegen::{self, Unsupported};
+use crate::codegen64;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
@@ -40,38 +41,94 @@ impl std::fmt::Display for CpuError {
     }
 }
 
+/// The number type kernels store per row and per token: `f32` (the default,
+/// f32x4 code) or `f64` (scalar code, for graphs that need the precision).
+pub trait Element: Copy + Default + PartialEq + std::fmt::Debug + Send + Sync + 'static {
+    fn from_f64(x: f64) -> Self;
+    fn to_f64(self) -> f64;
+    /// Compiled graphs of this element type, by the hash of their text.
+    fn cache() -> &'static Mutex<HashMap<u64, Arc<CompiledGraph<Self>>>>;
+    /// Emits one fused pass.
+    fn build(
+        b: &mut FunctionBuilder,
+        graph: &Graph,
+        kernel: &Kernel,
+        constant_exponents: HashMap<NodeId, f64>,
+        call_conv: cranelift_codegen::isa::CallConv,
+    ) -> Result<(), Unsupported>;
+}
+
+impl Element for f32 {
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    fn cache() -> &'static Mutex<HashMap<u64, Arc<CompiledGraph<f32>>>> {
+        static CACHE: OnceLock<Mutex<HashMap<u64, Arc<CompiledGraph<f32>>>>> = OnceLock::new();
+        CACHE.get_or_init(Mutex::default)
+    }
+    fn build(
+        b: &mut FunctionBuilder,
+        graph: &Graph,
+        kernel: &Kernel,
+        constant_exponents: HashMap<NodeId, f64>,
+        _: cranelift_codegen::isa::CallConv,
+    ) -> Result<(), Unsupported> {
+        codegen::build(b, graph, kernel, constant_exponents)
+    }
+}
+
+impl Element for f64 {
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn cache() -> &'static Mutex<HashMap<u64, Arc<CompiledGraph<f64>>>> {
+        static CACHE: OnceLock<Mutex<HashMap<u64, Arc<CompiledGraph<f64>>>>> = OnceLock::new();
+        CACHE.get_or_init(Mutex::default)
+    }
+    fn build(
+        b: &mut FunctionBuilder,
+        graph: &Graph,
+        kernel: &Kernel,
+        _: HashMap<NodeId, f64>,
+        call_conv: cranelift_codegen::isa::CallConv,
+    ) -> Result<(), Unsupported> {
+        codegen64::build(b, graph, kernel, call_conv)
+    }
+}
+
 /// The context a kernel reads (layout known to the generated code).
 #[repr(C)]
-struct KernelCtx {
-    bufs: *const *mut f32,
-    scalars: *const f32,
+struct KernelCtx<E> {
+    bufs: *const *mut E,
+    scalars: *const E,
     tok_offsets: *const u64,
     k_offsets: *const u64,
 }
 
-type KernelFn = unsafe extern "C" fn(*const KernelCtx, i64, i64, *mut f64);
+type KernelFn<E> = unsafe extern "C" fn(*const KernelCtx<E>, i64, i64, *mut f64);
 
-struct CompiledKernel {
+struct CompiledKernel<E> {
     kernel: Kernel,
-    function: KernelFn,
+    function: KernelFn<E>,
 }
 
-/// A graph compiled for the CPU.
-pub struct CompiledGraph {
+/// A graph compiled for the CPU, storing rows and tokens as `E`.
+pub struct CompiledGraph<E: Element = f32> {
     pub graph: Graph,
     pub plan: Plan,
-    kernels: Vec<CompiledKernel>,
+    kernels: Vec<CompiledKernel<E>>,
 }
 
-impl std::fmt::Debug for CompiledGraph {
+impl<E: Element> std::fmt::Debug for CompiledGraph<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "CompiledGraph({}, {} kernels)", self.graph.name, self.kernels.len())
     }
-}
-
-fn cache() -> &'static Mutex<HashMap<u64, Arc<CompiledGraph>>> {
-    static CACHE: OnceLock<Mutex<HashMap<u64, Arc<CompiledGraph>>>> = OnceLock::new();
-    CACHE.get_or_init(Mutex::default)
 }
 
 /// The number of threads to use by default: all cores.
@@ -81,24 +138,34 @@ pub fn default_threads() -> usize {
 
 /// Compiles a graph (cached by the hash of its text form).
 pub fn compile(graph: &Graph) -> Result<Arc<CompiledGraph>, CpuError> {
+    compile_as::<f32>(graph)
+}
+
+/// Compiles a graph whose kernels compute and store in f64 (scalar code; no
+/// token-level kernels). Per-row values are bitwise the interpreter's.
+pub fn compile_f64(graph: &Graph) -> Result<Arc<CompiledGraph<f64>>, CpuError> {
+    compile_as::<f64>(graph)
+}
+
+fn compile_as<E: Element>(graph: &Graph) -> Result<Arc<CompiledGraph<E>>, CpuError> {
     let graph = graph.pruned();
     let text = graph.to_string();
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     text.hash(&mut hasher);
     let key = hasher.finish();
-    if let Some(hit) = cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
+    if let Some(hit) = E::cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
         return Ok(hit);
     }
     let plan = plumb_fuse::plan(&graph);
-    let kernels = compile_kernels(&graph, &plan)?;
+    let kernels = compile_kernels::<E>(&graph, &plan)?;
     let compiled = Arc::new(CompiledGraph { graph, plan, kernels });
-    if let Ok(mut c) = cache().lock() {
+    if let Ok(mut c) = E::cache().lock() {
         c.insert(key, compiled.clone());
     }
     Ok(compiled)
 }
 
-fn compile_kernels(graph: &Graph, plan: &Plan) -> Result<Vec<CompiledKernel>, CpuError> {
+fn compile_kernels<E: Element>(graph: &Graph, plan: &Plan) -> Result<Vec<CompiledKernel<E>>, CpuError> {
     let kernels: Vec<&Kernel> = plan.kernels().collect();
     if kernels.is_empty() {
         return Ok(Vec::new());
@@ -133,7 +200,7 @@ fn compile_kernels(graph: &Graph, plan: &Plan) -> Result<Vec<CompiledKernel>, Cp
             .map_err(|e| codegen_error(&e))?;
         {
             let mut b = FunctionBuilder::new(&mut context.func, &mut builder_context);
-            codegen::build(&mut b, graph, kernel, constant_exponents.clone())
+            E::build(&mut b, graph, kernel, constant_exponents.clone(), call_conv)
                 .map_err(|Unsupported(m)| CpuError::Unsupported(m))?;
             b.finalize(module.target_config());
         }
@@ -149,36 +216,42 @@ fn compile_kernels(graph: &Graph, plan: &Plan) -> Result<Vec<CompiledKernel>, Cp
         // `codegen::signature` (four i64 parameters, no results), which is the
         // ABI of `KernelFn` on this host (pointers are i64). The module's memory
         // is never freed (cranelift-jit leaks it on drop), so the pointer stays valid.
-        let function = unsafe { std::mem::transmute::<*const u8, KernelFn>(pointer) };
+        let function = unsafe { std::mem::transmute::<*const u8, KernelFn<E>>(pointer) };
         compiled.push(CompiledKernel { kernel: kernel.clone(), function });
     }
     Ok(compiled)
 }
 
 /// The results of a run, by output name: scalars in f64, per-row and per-token
-/// values in the f32 buffers the kernels wrote.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Outputs {
-    pub values: Vec<(String, OutputData)>,
+/// values in the buffers the kernels wrote.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outputs<E = f32> {
+    pub values: Vec<(String, OutputData<E>)>,
+}
+
+impl<E> Default for Outputs<E> {
+    fn default() -> Self {
+        Outputs { values: Vec::new() }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum OutputData {
+pub enum OutputData<E = f32> {
     Host(Vec<f64>),
-    Buffer(Vec<f32>),
+    Buffer(Vec<E>),
 }
 
-impl OutputData {
+impl<E: Element> OutputData<E> {
     pub fn to_f64(&self) -> Vec<f64> {
         match self {
             OutputData::Host(v) => v.clone(),
-            OutputData::Buffer(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            OutputData::Buffer(v) => v.iter().map(|&x| x.to_f64()).collect(),
         }
     }
 }
 
-impl Outputs {
-    pub fn get(&self, name: &str) -> Option<&OutputData> {
+impl<E: Element> Outputs<E> {
+    pub fn get(&self, name: &str) -> Option<&OutputData<E>> {
         self.values.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
@@ -188,21 +261,21 @@ impl Outputs {
     }
 }
 
-/// Host-side values: f64 for scalars and host steps, f32 buffers for passes.
-enum Held {
+/// Host-side values: f64 for scalars and host steps, `E` buffers for passes.
+enum Held<E> {
     Host(Vec<f64>),
-    Buffer(Vec<f32>),
+    Buffer(Vec<E>),
 }
 
-impl CompiledGraph {
+impl<E: Element> CompiledGraph<E> {
     /// The number of fused passes.
     pub fn kernel_count(&self) -> usize {
         self.plan.kernel_count()
     }
 
-    /// Runs the graph. `inputs[i]` holds `graph.inputs[i]` in f32; outputs are
+    /// Runs the graph. `inputs[i]` holds `graph.inputs[i]`; outputs are
     /// returned by name, in f64.
-    pub fn run(&self, batch: &Batch, inputs: &[Vec<f32>], threads: usize) -> Result<Vec<(String, Vec<f64>)>, CpuError> {
+    pub fn run(&self, batch: &Batch, inputs: &[Vec<E>], threads: usize) -> Result<Vec<(String, Vec<f64>)>, CpuError> {
         let mut outputs = Outputs::default();
         self.run_into(batch, inputs, threads, &mut outputs)?;
         Ok(outputs.to_f64())
@@ -213,28 +286,28 @@ impl CompiledGraph {
     pub fn run_into(
         &self,
         batch: &Batch,
-        inputs: &[Vec<f32>],
+        inputs: &[Vec<E>],
         threads: usize,
-        outputs: &mut Outputs,
+        outputs: &mut Outputs<E>,
     ) -> Result<(), CpuError> {
         let graph = &self.graph;
         let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
         batch.check_inputs(graph, &lengths).map_err(CpuError::Input)?;
-        let mut pool: HashMap<String, Vec<f32>> = std::mem::take(&mut outputs.values)
+        let mut pool: HashMap<String, Vec<E>> = std::mem::take(&mut outputs.values)
             .into_iter()
             .filter_map(|(n, v)| match v {
                 OutputData::Buffer(b) => Some((n, b)),
                 OutputData::Host(_) => None,
             })
             .collect();
-        let mut buffer_for = |id: NodeId, len: usize| -> Vec<f32> {
+        let mut buffer_for = |id: NodeId, len: usize| -> Vec<E> {
             let name = graph.outputs.iter().find(|(_, o)| *o == id).map(|(n, _)| n.clone());
             match name.and_then(|n| pool.remove(&n)) {
                 Some(buffer) if buffer.len() == len => buffer,
-                _ => vec![0.0; len],
+                _ => vec![E::default(); len],
             }
         };
-        let mut held: HashMap<NodeId, Held> = HashMap::new();
+        let mut held: HashMap<NodeId, Held<E>> = HashMap::new();
         let mut kernel_index = 0;
         for step in &self.plan.steps {
             match step {
@@ -280,8 +353,8 @@ impl CompiledGraph {
         &self,
         batch: &Batch,
         id: NodeId,
-        held: &HashMap<NodeId, Held>,
-        inputs: &[Vec<f32>],
+        held: &HashMap<NodeId, Held<E>>,
+        inputs: &[Vec<E>],
     ) -> Result<Vec<f64>, CpuError> {
         let graph = &self.graph;
         let node = graph.node(id);
@@ -292,9 +365,9 @@ impl CompiledGraph {
         for operand in node.op.operands() {
             let value = match held.get(&operand) {
                 Some(Held::Host(v)) => v.clone(),
-                Some(Held::Buffer(v)) => v.iter().map(|&x| f64::from(x)).collect(),
+                Some(Held::Buffer(v)) => v.iter().map(|&x| x.to_f64()).collect(),
                 None => match graph.node(operand).op {
-                    Op::Input(i) => inputs[i as usize].iter().map(|&x| f64::from(x)).collect(),
+                    Op::Input(i) => inputs[i as usize].iter().map(|&x| x.to_f64()).collect(),
                     _ => return Err(CpuError::Host(format!("%{} is needed on the host but was not kept", operand.0))),
                 },
             };
@@ -302,7 +375,7 @@ impl CompiledGraph {
         }
         let empty: Vec<f64> = Vec::new();
         let inputs64: Vec<Vec<f64>> = match node.op {
-            Op::Input(_) => inputs.iter().map(|v| v.iter().map(|&x| f64::from(x)).collect()).collect(),
+            Op::Input(_) => inputs.iter().map(|v| v.iter().map(|&x| x.to_f64()).collect()).collect(),
             _ => Vec::new(),
         };
         plumb_interp::eval_node(
@@ -318,23 +391,23 @@ impl CompiledGraph {
     fn run_pass(
         &self,
         batch: &Batch,
-        compiled: &CompiledKernel,
-        held: &mut HashMap<NodeId, Held>,
-        inputs: &[Vec<f32>],
-        buffer_for: &mut dyn FnMut(NodeId, usize) -> Vec<f32>,
+        compiled: &CompiledKernel<E>,
+        held: &mut HashMap<NodeId, Held<E>>,
+        inputs: &[Vec<E>],
+        buffer_for: &mut dyn FnMut(NodeId, usize) -> Vec<E>,
         threads: usize,
     ) -> Result<(), CpuError> {
         let graph = &self.graph;
         let kernel = &compiled.kernel;
-        // Buffers: loads (inputs, host results as f32), then stores (zeroed).
-        let mut converted: Vec<Vec<f32>> = Vec::new();
+        // Buffers: loads (inputs, host results as E), then stores (zeroed).
+        let mut converted: Vec<Vec<E>> = Vec::new();
         let mut load_sources: Vec<(usize, bool)> = Vec::new(); // (index, is_input)
         for id in &kernel.loads {
             match graph.node(*id).op {
                 Op::Input(i) => load_sources.push((i as usize, true)),
                 _ => {
-                    let data: Vec<f32> = match held.get(id) {
-                        Some(Held::Host(v)) => v.iter().map(|&x| x as f32).collect(),
+                    let data: Vec<E> = match held.get(id) {
+                        Some(Held::Host(v)) => v.iter().map(|&x| E::from_f64(x)).collect(),
                         Some(Held::Buffer(v)) => v.clone(),
                         None => return Err(CpuError::Host(format!("%{} is loaded before it is computed", id.0))),
                     };
@@ -344,16 +417,16 @@ impl CompiledGraph {
             }
         }
         // Every element of a store is written by the pass, so reused buffers need no clearing.
-        let mut stores: Vec<Vec<f32>> =
+        let mut stores: Vec<Vec<E>> =
             kernel.stores.iter().map(|id| buffer_for(*id, batch.len(graph.shape(*id)))).collect();
-        let mut scalars: Vec<f32> = Vec::with_capacity(kernel.scalars.len());
+        let mut scalars: Vec<E> = Vec::with_capacity(kernel.scalars.len());
         for id in &kernel.scalars {
             let value = match (held.get(id), &graph.node(*id).op) {
                 (Some(Held::Host(v)), _) => v.first().copied().unwrap_or(f64::NAN),
                 (_, Op::Const(c)) => *c,
                 _ => self.host_node(batch, *id, held, inputs)?.first().copied().unwrap_or(f64::NAN),
             };
-            scalars.push(value as f32);
+            scalars.push(E::from_f64(value));
         }
         let chunk = if kernel.ragged { CHUNK_ROWS_RAGGED } else { CHUNK_ROWS };
         let chunks = batch.rows.div_ceil(chunk).max(1);
@@ -362,7 +435,7 @@ impl CompiledGraph {
         let tok: Vec<u64> = batch.tok_offsets.iter().map(|&o| o as u64).collect();
         let cand: Vec<u64> = batch.k_offsets.iter().map(|&o| o as u64).collect();
         {
-            let mut pointers: Vec<*mut f32> = Vec::new();
+            let mut pointers: Vec<*mut E> = Vec::new();
             for (index, is_input) in &load_sources {
                 let data = if *is_input { inputs[*index].as_ptr() } else { converted[*index].as_ptr() };
                 pointers.push(data.cast_mut());
@@ -436,12 +509,12 @@ fn tree_sum(values: &[f64]) -> f64 {
     }
 }
 
-struct SharedContext {
-    ctx: KernelCtx,
+struct SharedContext<E> {
+    ctx: KernelCtx<E>,
 }
 // SAFETY: the context holds read-only pointers (inputs, scalars, offsets) and
 // store buffers that kernels write only at the rows of their own chunk.
-unsafe impl Sync for SharedContext {}
+unsafe impl<E: Element> Sync for SharedContext<E> {}
 
 #[derive(Clone, Copy)]
 struct SharedPartials(*mut f64);
@@ -462,7 +535,13 @@ impl SharedPartials {
 /// values, every store slot likewise, the offsets describe the batch, and
 /// `partials` has two f64 per reduction of the kernel. Concurrent calls must
 /// use disjoint row ranges and partials.
-unsafe fn call_kernel(function: KernelFn, context: &SharedContext, start: usize, end: usize, partials: *mut f64) {
+unsafe fn call_kernel<E: Element>(
+    function: KernelFn<E>,
+    context: &SharedContext<E>,
+    start: usize,
+    end: usize,
+    partials: *mut f64,
+) {
     // SAFETY: the caller upholds the contract above.
     unsafe { function(&context.ctx, start as i64, end as i64, partials) }
 }

@@ -10,7 +10,11 @@
 //! generated code, after checking every buffer it hands over.
 
 mod codegen;
+mod codegen64;
 mod exec;
 pub mod math;
 
-pub use exec::{CHUNK_ROWS, CHUNK_ROWS_RAGGED, CompiledGraph, CpuError, OutputData, Outputs, compile, default_threads};
+pub use exec::{
+    CHUNK_ROWS, CHUNK_ROWS_RAGGED, CompiledGraph, CpuError, Element, OutputData, Outputs, compile, compile_f64,
+    default_threads,
+};

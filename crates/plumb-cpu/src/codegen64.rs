@@ -1,0 +1,282 @@
+//! Cranelift code generation of one fused pass in f64, for graphs that need
+//! more than f32 (the rating models' Newton iterations, docs/ratings.md).
+//!
+//! Same function shape as the f32 kernels (`fn(ctx, row_start, row_end,
+//! partials)`), one row per iteration in scalar f64. Arithmetic (+ − × ÷, neg,
+//! abs, sqrt) is inline; every other function calls the interpreter's own
+//! scalar semantics (`plumb_ir::eval_unary`/`eval_binary`) through a plain
+//! `extern "C"` shim, so each row's values are bitwise the interpreter's. Batch
+//! sums accumulate in f64 per chunk, combined on the host in a fixed tree.
+//! Kernels over tokens or candidates are not compiled in f64.
+
+use crate::codegen::{CTX_BUFS, CTX_SCALARS, NO_ARGS, Unsupported, slots};
+use cranelift_codegen::ir::{
+    AbiParam, InstBuilder, MemFlagsData, SigRef, Signature, Value, condcodes::FloatCC, condcodes::IntCC, types,
+};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::{FunctionBuilder, Variable};
+use plumb_fuse::Kernel;
+use plumb_ir::{Binary, Graph, NodeId, Op, Reduce, Unary, eval_binary, eval_unary};
+use std::collections::HashMap;
+
+macro_rules! unary_shim {
+    ($($variant:ident),* $(,)?) => {
+        /// The address of an `extern "C" fn(f64) -> f64` computing `op` as the interpreter does.
+        fn unary_shim(op: Unary) -> usize {
+            match op {
+                $(Unary::$variant => {
+                    extern "C" fn shim(x: f64) -> f64 {
+                        eval_unary(Unary::$variant, x)
+                    }
+                    shim as *const () as usize
+                })*
+            }
+        }
+    };
+}
+
+unary_shim!(Neg, Exp, Log, Log1p, Expm1, Sigmoid, LogSigmoid, Softplus, Tanh, Abs, Sqrt, Relu, Log1mexp, Sign, Not);
+
+macro_rules! binary_shim {
+    ($($variant:ident),* $(,)?) => {
+        /// The address of an `extern "C" fn(f64, f64) -> f64` computing `op` as the interpreter does.
+        fn binary_shim(op: Binary) -> usize {
+            match op {
+                $(Binary::$variant => {
+                    extern "C" fn shim(x: f64, y: f64) -> f64 {
+                        eval_binary(Binary::$variant, x, y)
+                    }
+                    shim as *const () as usize
+                })*
+            }
+        }
+    };
+}
+
+binary_shim!(Add, Sub, Mul, Div, Pow, Min, Max, Lt, Le, Gt, Ge, Eq, Ne, And, Or);
+
+/// `x` limited to `[lo, hi]` as the interpreter does it (a NaN `x` stays NaN).
+extern "C" fn clamp_shim(x: f64, lo: f64, hi: f64) -> f64 {
+    if x.is_nan() { x } else { x.max(lo).min(hi) }
+}
+
+struct Emitter<'g> {
+    graph: &'g Graph,
+    buffers: HashMap<NodeId, Value>,
+    scalars: HashMap<NodeId, Value>,
+    /// (sum, count) per batch reduction.
+    batch: HashMap<NodeId, (Variable, Variable)>,
+    signatures: [SigRef; 3],
+}
+
+pub fn build(b: &mut FunctionBuilder, graph: &Graph, kernel: &Kernel, call_conv: CallConv) -> Result<(), Unsupported> {
+    if kernel.ragged {
+        return Err(Unsupported("f64 kernels over tokens or candidates are not compiled".into()));
+    }
+    for id in &kernel.nodes {
+        match &graph.node(*id).op {
+            Op::Broadcast(_)
+            | Op::Unary(..)
+            | Op::Binary(..)
+            | Op::Select(..)
+            | Op::Clamp(..)
+            | Op::StopGradient(_) => {}
+            other => {
+                return Err(Unsupported(format!(
+                    "%{}: {:?} is not compiled for the CPU in f64",
+                    id.0,
+                    std::mem::discriminant(other)
+                )));
+            }
+        }
+    }
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let (ctx, row_start, row_end, partials) = (params[0], params[1], params[2], params[3]);
+    let flags = MemFlagsData::trusted();
+    let bufs = b.ins().load(types::I64, flags, ctx, CTX_BUFS);
+    let scalar_ptr = b.ins().load(types::I64, flags, ctx, CTX_SCALARS);
+    let mut buffers = HashMap::new();
+    for (slot, id) in slots(kernel).into_iter().enumerate() {
+        buffers.insert(id, b.ins().load(types::I64, flags, bufs, (slot * 8) as i32));
+    }
+    let mut scalars = HashMap::new();
+    for (index, id) in kernel.scalars.iter().enumerate() {
+        scalars.insert(*id, b.ins().load(types::F64, flags, scalar_ptr, (index * 8) as i32));
+    }
+    let mut batch = HashMap::new();
+    for id in &kernel.reductions {
+        let zero = b.ins().f64const(0.0);
+        let sum = b.declare_var(types::F64);
+        let count = b.declare_var(types::F64);
+        b.def_var(sum, zero);
+        b.def_var(count, zero);
+        batch.insert(*id, (sum, count));
+    }
+    let signature = |arity: usize| {
+        let mut sig = Signature::new(call_conv);
+        sig.params.extend((0..arity).map(|_| AbiParam::new(types::F64)));
+        sig.returns.push(AbiParam::new(types::F64));
+        sig
+    };
+    let signatures = [1, 2, 3].map(|arity| b.import_signature(signature(arity)));
+    let mut e = Emitter { graph, buffers, scalars, batch, signatures };
+
+    // for row in row_start..row_end
+    let index = b.declare_var(types::I64);
+    b.def_var(index, row_start);
+    let (header, body, exit) = (b.create_block(), b.create_block(), b.create_block());
+    b.ins().jump(header, &NO_ARGS);
+    b.switch_to_block(header);
+    let row = b.use_var(index);
+    let more = b.ins().icmp(IntCC::SignedLessThan, row, row_end);
+    b.ins().brif(more, body, &NO_ARGS, exit, &NO_ARGS);
+    b.switch_to_block(body);
+    let row = b.use_var(index);
+    e.row_body(b, kernel, row)?;
+    let next = b.ins().iadd_imm_s(row, 1);
+    b.def_var(index, next);
+    b.ins().jump(header, &NO_ARGS);
+    b.switch_to_block(exit);
+    for (index, id) in kernel.reductions.iter().enumerate() {
+        let (sum, count) = e.batch[id];
+        let sum = b.use_var(sum);
+        let count = b.use_var(count);
+        b.ins().store(flags, sum, partials, (index * 16) as i32);
+        b.ins().store(flags, count, partials, (index * 16 + 8) as i32);
+    }
+    b.ins().return_(&[]);
+    b.seal_all_blocks();
+    Ok(())
+}
+
+impl Emitter<'_> {
+    fn row_body(&mut self, b: &mut FunctionBuilder, kernel: &Kernel, row: Value) -> Result<(), Unsupported> {
+        let mut values: HashMap<NodeId, Value> = HashMap::new();
+        let mut nodes = kernel.nodes.clone();
+        nodes.sort();
+        for id in nodes {
+            let v = self.emit(b, id, row, &mut values)?;
+            values.insert(id, v);
+        }
+        for id in kernel.reductions.clone() {
+            let Op::Reduce { op, arg, mask, .. } = self.graph.node(id).op.clone() else { continue };
+            let zero = b.ins().f64const(0.0);
+            let one = b.ins().f64const(1.0);
+            let included = match mask {
+                Some(m) => {
+                    let m = self.value(b, m, row, &mut values)?;
+                    Some(b.ins().fcmp(FloatCC::NotEqual, m, zero))
+                }
+                None => None,
+            };
+            let (sum, count) = self.batch[&id];
+            if op != Reduce::Count {
+                let x = self.value(b, arg, row, &mut values)?;
+                let x = match included {
+                    Some(c) => b.ins().select(c, x, zero),
+                    None => x,
+                };
+                let acc = b.use_var(sum);
+                let acc = b.ins().fadd(acc, x);
+                b.def_var(sum, acc);
+            }
+            // Without a mask every row counts: the host knows the count.
+            if mask.is_some() || op == Reduce::Count {
+                let x = match included {
+                    Some(c) => b.ins().select(c, one, zero),
+                    None => one,
+                };
+                let acc = b.use_var(count);
+                let acc = b.ins().fadd(acc, x);
+                b.def_var(count, acc);
+            }
+        }
+        for id in kernel.stores.clone() {
+            let x = self.value(b, id, row, &mut values)?;
+            let address = self.address(b, id, row)?;
+            b.ins().store(MemFlagsData::trusted(), x, address, 0);
+        }
+        Ok(())
+    }
+
+    fn address(&self, b: &mut FunctionBuilder, id: NodeId, row: Value) -> Result<Value, Unsupported> {
+        let Some(&base) = self.buffers.get(&id) else {
+            return Err(Unsupported(format!("%{} is not available in this kernel", id.0)));
+        };
+        let offset = b.ins().imul_imm_s(row, 8);
+        Ok(b.ins().iadd(base, offset))
+    }
+
+    fn value(
+        &mut self,
+        b: &mut FunctionBuilder,
+        id: NodeId,
+        row: Value,
+        values: &mut HashMap<NodeId, Value>,
+    ) -> Result<Value, Unsupported> {
+        if let Some(v) = values.get(&id).or_else(|| self.scalars.get(&id)) {
+            return Ok(*v);
+        }
+        let address = self.address(b, id, row)?;
+        let v = b.ins().load(types::F64, MemFlagsData::trusted(), address, 0);
+        values.insert(id, v);
+        Ok(v)
+    }
+
+    fn call(&self, b: &mut FunctionBuilder, shim: usize, args: &[Value]) -> Value {
+        let callee = b.ins().iconst(types::I64, shim as i64);
+        let call = b.ins().call_indirect(self.signatures[args.len() - 1], callee, args);
+        b.inst_results(call)[0]
+    }
+
+    fn emit(
+        &mut self,
+        b: &mut FunctionBuilder,
+        id: NodeId,
+        row: Value,
+        values: &mut HashMap<NodeId, Value>,
+    ) -> Result<Value, Unsupported> {
+        let op = self.graph.node(id).op.clone();
+        Ok(match op {
+            Op::Broadcast(a) | Op::StopGradient(a) => self.value(b, a, row, values)?,
+            Op::Unary(u, a) => {
+                let x = self.value(b, a, row, values)?;
+                match u {
+                    Unary::Neg => b.ins().fneg(x),
+                    Unary::Abs => b.ins().fabs(x),
+                    Unary::Sqrt => b.ins().sqrt(x),
+                    other => self.call(b, unary_shim(other), &[x]),
+                }
+            }
+            Op::Binary(op, a, c) => {
+                let x = self.value(b, a, row, values)?;
+                let y = self.value(b, c, row, values)?;
+                match op {
+                    Binary::Add => b.ins().fadd(x, y),
+                    Binary::Sub => b.ins().fsub(x, y),
+                    Binary::Mul => b.ins().fmul(x, y),
+                    Binary::Div => b.ins().fdiv(x, y),
+                    other => self.call(b, binary_shim(other), &[x, y]),
+                }
+            }
+            Op::Select(c, a, d) => {
+                let cond = self.value(b, c, row, values)?;
+                let x = self.value(b, a, row, values)?;
+                let y = self.value(b, d, row, values)?;
+                let zero = b.ins().f64const(0.0);
+                let taken = b.ins().fcmp(FloatCC::NotEqual, cond, zero);
+                b.ins().select(taken, x, y)
+            }
+            Op::Clamp(x, lo, hi) => {
+                let x = self.value(b, x, row, values)?;
+                let lo = self.value(b, lo, row, values)?;
+                let hi = self.value(b, hi, row, values)?;
+                self.call(b, clamp_shim as *const () as usize, &[x, lo, hi])
+            }
+            other => return Err(Unsupported(format!("%{}: {other:?} is not compiled for the CPU in f64", id.0))),
+        })
+    }
+}
