@@ -108,10 +108,13 @@ pub fn build(b: &mut FunctionBuilder, graph: &Graph, kernel: &Kernel, call_conv:
     }
     let mut batch = HashMap::new();
     for id in &kernel.reductions {
+        // Sums start at −0 and skip masked rows by adding −0, as Rust's `Sum` (the
+        // interpreter's) does: a sum of nothing, or of −0s, is −0.
+        let minus_zero = b.ins().f64const(-0.0);
         let zero = b.ins().f64const(0.0);
         let sum = b.declare_var(types::F64);
         let count = b.declare_var(types::F64);
-        b.def_var(sum, zero);
+        b.def_var(sum, minus_zero);
         b.def_var(count, zero);
         batch.insert(*id, (sum, count));
     }
@@ -176,7 +179,10 @@ impl Emitter<'_> {
             if op != Reduce::Count {
                 let x = self.value(b, arg, row, &mut values)?;
                 let x = match included {
-                    Some(c) => b.ins().select(c, x, zero),
+                    Some(c) => {
+                        let minus_zero = b.ins().f64const(-0.0);
+                        b.ins().select(c, x, minus_zero)
+                    }
                     None => x,
                 };
                 let acc = b.use_var(sum);
@@ -254,11 +260,23 @@ impl Emitter<'_> {
             Op::Binary(op, a, c) => {
                 let x = self.value(b, a, row, values)?;
                 let y = self.value(b, c, row, values)?;
+                let compare = |b: &mut FunctionBuilder, cc: FloatCC| {
+                    let holds = b.ins().fcmp(cc, x, y);
+                    let (one, zero) = (b.ins().f64const(1.0), b.ins().f64const(0.0));
+                    b.ins().select(holds, one, zero)
+                };
                 match op {
                     Binary::Add => b.ins().fadd(x, y),
                     Binary::Sub => b.ins().fsub(x, y),
                     Binary::Mul => b.ins().fmul(x, y),
                     Binary::Div => b.ins().fdiv(x, y),
+                    // Ordered comparisons are false with a NaN operand, `!=` is true: as in Rust.
+                    Binary::Lt => compare(b, FloatCC::LessThan),
+                    Binary::Le => compare(b, FloatCC::LessThanOrEqual),
+                    Binary::Gt => compare(b, FloatCC::GreaterThan),
+                    Binary::Ge => compare(b, FloatCC::GreaterThanOrEqual),
+                    Binary::Eq => compare(b, FloatCC::Equal),
+                    Binary::Ne => compare(b, FloatCC::NotEqual),
                     other => self.call(b, binary_shim(other), &[x, y]),
                 }
             }

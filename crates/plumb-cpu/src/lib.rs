@@ -4,7 +4,10 @@
 //! a fixed tree, so results are bitwise identical for every thread count.
 //! Scalars between passes and batch-coupled steps run on the host in f64.
 //!
-//! Invariants: storage is f32, batch accumulation f64; the chunking depends on
+//! [`compile_f64`] compiles row-level graphs to scalar f64 code instead, whose
+//! per-row values are bitwise the interpreter's (for the rating fits).
+//!
+//! Invariants: storage is f32 (f64 with `compile_f64`), batch accumulation f64; the chunking depends on
 //! the batch, never on the thread count; compiled graphs are cached by the
 //! hash of their text; [`exec::call_kernel`] is the one place that runs
 //! generated code, after checking every buffer it hands over.

@@ -1,17 +1,21 @@
-//! Times loading and fitting a votes file: `cargo run --release -p plumb-ratings --example time_rank -- votes.csv`.
+//! Times loading and fitting a votes file:
+//! `cargo run --release -p plumb-ratings --example time_rank -- votes.csv [--kernels]`
+//! (`--kernels`: Newton's per-pair terms by the fused f64 kernel instead of the native loop).
 
 fn main() {
     let path = std::env::args().nth(1).expect("a votes file");
+    let kernels = std::env::args().any(|a| a == "--kernels");
     let start = std::time::Instant::now();
     let data = plumb_ratings::load(std::path::Path::new(&path)).expect("loads");
     let loaded = start.elapsed();
-    let fit =
-        plumb_ratings::fit(&data, &plumb_ratings::Options::new(plumb_ratings::Model::BradleyTerry)).expect("fits");
+    let options = plumb_ratings::Options { kernels, ..plumb_ratings::Options::new(plumb_ratings::Model::BradleyTerry) };
+    let fit = plumb_ratings::fit(&data, &options).expect("fits");
     let total = start.elapsed();
     println!(
-        "{} items, {} comparisons: load {:.3} s, fit {:.3} s ({} Newton iterations), total {:.3} s",
+        "{} items, {} comparisons{}: load {:.3} s, fit {:.3} s ({} Newton iterations), total {:.3} s",
         data.items.len(),
         data.units(),
+        if kernels { " (fused f64 kernels)" } else { "" },
         loaded.as_secs_f64(),
         (total - loaded).as_secs_f64(),
         fit.iterations,

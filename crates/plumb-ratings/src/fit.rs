@@ -88,6 +88,67 @@ struct Problem<'a> {
     l2: f64,
     pairs: Option<Pairs>,
     rankings: Option<&'a [Vec<u32>]>,
+    /// The per-pair terms as a fused f64 kernel (Bradley–Terry, Davidson).
+    kernel: Option<PairKernel>,
+}
+
+/// `graphs::pair_terms` compiled by the CPU backend, with its input and output
+/// buffers kept from one evaluation to the next.
+struct PairKernel {
+    compiled: std::sync::Arc<plumb_cpu::CompiledGraph<f64>>,
+    batch: plumb_interp::Batch,
+    /// d (rewritten at every evaluation), wij, wji, t, and α for Davidson.
+    inputs: std::cell::RefCell<Vec<Vec<f64>>>,
+    outputs: std::cell::RefCell<plumb_cpu::Outputs<f64>>,
+}
+
+impl PairKernel {
+    fn new(model: Model, pairs: &Pairs) -> Result<Option<PairKernel>, RatingsError> {
+        let Some(graph) = crate::graphs::pair_terms(model) else { return Ok(None) };
+        let compiled = plumb_cpu::compile_f64(&graph)
+            .map_err(|e| RatingsError { code: "P0609", message: format!("the fit's kernel did not compile: {e}") })?;
+        let mut inputs = vec![vec![0.0; pairs.i.len()], pairs.wij.clone(), pairs.wji.clone(), pairs.t.clone()];
+        if model == Model::Davidson {
+            inputs.push(vec![0.0]);
+        }
+        Ok(Some(PairKernel {
+            compiled,
+            batch: plumb_interp::Batch::rows(pairs.i.len()),
+            inputs: std::cell::RefCell::new(inputs),
+            outputs: std::cell::RefCell::new(plumb_cpu::Outputs::default()),
+        }))
+    }
+
+    /// Runs the kernel at parameters `p`; its outputs are then in `self.outputs`.
+    fn run(&self, pairs: &Pairs, p: &[f64], n: usize) -> Result<(), RatingsError> {
+        let mut inputs = self.inputs.borrow_mut();
+        for (d, (&i, &j)) in inputs[0].iter_mut().zip(pairs.i.iter().zip(&pairs.j)) {
+            *d = p[i as usize] - p[j as usize];
+        }
+        if let Some(alpha) = inputs.get_mut(4) {
+            alpha[0] = p[n];
+        }
+        let mut outputs = self.outputs.borrow_mut();
+        self.compiled
+            .run_into(&self.batch, &inputs, plumb_cpu::default_threads(), &mut outputs)
+            .map_err(|e| RatingsError { code: "P0609", message: format!("the fit's kernel failed: {e}") })
+    }
+}
+
+/// A per-pair output of the kernel (empty when absent).
+fn per_pair<'o>(outputs: &'o plumb_cpu::Outputs<f64>, name: &str) -> &'o [f64] {
+    match outputs.get(name) {
+        Some(plumb_cpu::OutputData::Buffer(v)) => v,
+        _ => &[],
+    }
+}
+
+/// A summed output of the kernel (0 when absent).
+fn summed(outputs: &plumb_cpu::Outputs<f64>, name: &str) -> f64 {
+    match outputs.get(name) {
+        Some(plumb_cpu::OutputData::Host(v)) => v.first().copied().unwrap_or(0.0),
+        _ => 0.0,
+    }
 }
 
 /// log Φ(x) and the inverse Mills ratio φ(x)/Φ(x).
@@ -142,7 +203,42 @@ impl Problem<'_> {
             h.iter_mut().for_each(|v| *v = 0.0);
         }
         let mut f = 0.0;
-        if let Some(pairs) = &self.pairs {
+        if let (Some(pairs), Some(kernel)) = (&self.pairs, &self.kernel) {
+            // A kernel that cannot run (it compiled, so only on a bug) makes the point unusable.
+            if kernel.run(pairs, p, n).is_err() {
+                return f64::NAN;
+            }
+            let outputs = kernel.outputs.borrow();
+            f += summed(&outputs, "f");
+            if let Some(g) = grad.as_deref_mut() {
+                for (s, &gd) in per_pair(&outputs, "gd").iter().enumerate() {
+                    g[pairs.i[s] as usize] += gd;
+                    g[pairs.j[s] as usize] -= gd;
+                }
+                if m > n {
+                    g[n] += summed(&outputs, "ga");
+                }
+            }
+            if let Some(h) = hess.as_deref_mut() {
+                for (s, &hd) in per_pair(&outputs, "hd").iter().enumerate() {
+                    let (i, j) = (pairs.i[s] as usize, pairs.j[s] as usize);
+                    h[i * m + i] += hd;
+                    h[j * m + j] += hd;
+                    h[i * m + j] -= hd;
+                    h[j * m + i] -= hd;
+                }
+                if m > n {
+                    for (s, &hda) in per_pair(&outputs, "hda").iter().enumerate() {
+                        let (i, j) = (pairs.i[s] as usize, pairs.j[s] as usize);
+                        h[i * m + n] += hda;
+                        h[n * m + i] += hda;
+                        h[j * m + n] -= hda;
+                        h[n * m + j] -= hda;
+                    }
+                    h[n * m + n] += summed(&outputs, "haa");
+                }
+            }
+        } else if let Some(pairs) = &self.pairs {
             for s in 0..pairs.i.len() {
                 let (i, j) = (pairs.i[s] as usize, pairs.j[s] as usize);
                 let d = p[i] - p[j];
@@ -313,7 +409,7 @@ pub const MAX_DENSE: usize = 5000;
 fn problem<'a>(data: &'a Dataset, opts: &Options) -> Result<Problem<'a>, RatingsError> {
     let n = data.items.len();
     let m = if opts.model == Model::Davidson { n + 1 } else { n };
-    let mut prob = Problem { model: opts.model, n, m, l2: opts.l2, pairs: None, rankings: None };
+    let mut prob = Problem { model: opts.model, n, m, l2: opts.l2, pairs: None, rankings: None, kernel: None };
     match (&data.observations, opts.model) {
         (Observations::Rankings(r), Model::PlackettLuce) => prob.rankings = Some(r),
         (Observations::Rankings(_), _) => {
@@ -335,6 +431,9 @@ fn problem<'a>(data: &'a Dataset, opts: &Options) -> Result<Problem<'a>, Ratings
                 if model == Model::PlackettLuce {
                     prob.model = Model::BradleyTerry; // two-item rankings: PL is BT
                 }
+            }
+            if opts.kernels {
+                prob.kernel = PairKernel::new(prob.model, &pairs)?;
             }
             prob.pairs = Some(pairs);
         }

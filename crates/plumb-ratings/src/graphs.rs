@@ -7,14 +7,14 @@
 //! `ties`, and for Davidson the scalar `log_nu` (differentiable); its output
 //! `nll` is −Σ log P(observed outcome) over the rows, the prior excluded —
 //! the negative of [`crate::Fit::loglik`]. [`rows`] turns a dataset into
-//! those inputs with the fit's tie rule. The fit itself runs natively (Newton
-//! in f64, `fit.rs`); these graphs are what its iterations would evaluate on
-//! a backend, and the tests check that the interpreter, the CPU backend and
-//! the native fit agree on them.
+//! those inputs with the fit's tie rule. [`pair_terms`] is what each Newton
+//! iteration of the fit evaluates over aggregated pairs, compiled in f64 by
+//! the CPU backend (`fit.rs`); the tests check that the interpreter, the CPU
+//! and GPU backends and the native loop agree on these graphs.
 
 use crate::data::{Dataset, Observations};
 use crate::{Model, Ties};
-use plumb_ir::{Axis, Graph, NodeId, Op, Reduce, Shape, Unary};
+use plumb_ir::{Axis, Binary, Graph, NodeId, Op, Reduce, Shape, Unary};
 
 /// The inputs of a rating graph, in order (Davidson adds `log_nu` last).
 pub const INPUTS: [&str; 6] = ["theta", "a", "b", "wins_a", "wins_b", "ties"];
@@ -102,4 +102,118 @@ pub fn rows(data: &Dataset, model: Model, ties: Ties) -> Option<[Vec<f64>; 5]> {
         }
     }
     Some(out)
+}
+
+/// The inputs of a [`pair_terms`] graph, in order (Davidson adds the scalar `alpha` = log ν).
+pub const PAIR_INPUTS: [&str; 4] = ["d", "wij", "wji", "t"];
+
+/// What one Newton iteration evaluates per aggregated pair (i, j), as a graph
+/// the CPU backend fuses into one f64 pass: with d = θi − θj, the pair's
+/// negative log-likelihood summed over pairs (`f`), its first and second
+/// derivatives in d per pair (`gd`, `hd`), and for Davidson (α = log ν) the
+/// mixed derivative per pair (`hda`) and the α derivatives summed (`ga`,
+/// `haa`). The host scatters them into the gradient and the dense Hessian.
+/// The formulas, and their order of operations, are the fit's native ones
+/// (one exponential and one log1p per Bradley–Terry pair; Davidson scaled by
+/// max(|d|/2, α) against overflow), so both give the same values per pair.
+/// `None` for Thurstone (no normal-CDF op in the IR) and Plackett–Luce.
+pub fn pair_terms(model: Model) -> Option<Graph> {
+    let mut g = Graph::new(match model {
+        Model::BradleyTerry => "bradley_terry_pairs",
+        Model::Davidson => "davidson_pairs",
+        Model::Thurstone | Model::PlackettLuce => return None,
+    });
+    let d = g.input("d", Shape::Rows, false);
+    let wij = g.input("wij", Shape::Rows, false);
+    let wji = g.input("wji", Shape::Rows, false);
+    let t = g.input("t", Shape::Rows, false);
+    let zero = g.constant(0.0);
+    let one = g.constant(1.0);
+    let (f, gd, hd) = if model == Model::BradleyTerry {
+        let _ = t;
+        // e = exp(−|d|); log σ(d) = min(d, 0) − log1p(e); log σ(−d) = log σ(d) − d.
+        let abs_d = g.unary(Unary::Abs, d);
+        let minus = g.neg(abs_d);
+        let e = g.unary(Unary::Exp, minus);
+        // min(d, 0) as a select on the sign test below: a comparison, not a call.
+        let positive = g.binary(Binary::Ge, d, zero);
+        let low = g.select(positive, zero, d);
+        let log1p_e = g.unary(Unary::Log1p, e);
+        let log_p = g.sub(low, log1p_e);
+        let one_plus_e = g.add(one, e);
+        let when_positive = g.div(one, one_plus_e);
+        let when_negative = g.div(e, one_plus_e);
+        let p = g.select(positive, when_positive, when_negative);
+        let win = g.mul(wij, log_p);
+        let log_q = g.sub(log_p, d);
+        let loss = g.mul(wji, log_q);
+        let both = g.add(win, loss);
+        let f = g.neg(both);
+        let total = g.add(wij, wji);
+        let expected = g.mul(total, p);
+        let gd = g.sub(expected, wij);
+        let q = g.sub(one, p);
+        let hd = g.mul(expected, q);
+        (f, gd, hd)
+    } else {
+        let alpha = g.input("alpha", Shape::Scalar, false);
+        let half = g.constant(0.5);
+        let quarter = g.constant(0.25);
+        let a = g.mul(half, d);
+        let abs_a = g.unary(Unary::Abs, a);
+        let big = g.binary(Binary::Max, abs_a, alpha);
+        let a_shift = g.sub(a, big);
+        let ep = g.unary(Unary::Exp, a_shift);
+        let minus_a = g.neg(a);
+        let minus_shift = g.sub(minus_a, big);
+        let em = g.unary(Unary::Exp, minus_shift);
+        let alpha_shift = g.sub(alpha, big);
+        let nu = g.unary(Unary::Exp, alpha_shift);
+        let ep_em = g.add(ep, em);
+        let dd = g.add(ep_em, nu);
+        let ln_dd = g.unary(Unary::Log, dd);
+        let log_d = g.add(big, ln_dd);
+        let decided = g.add(wij, wji);
+        let total = g.add(decided, t);
+        let margin = g.sub(wij, wji);
+        let margin_a = g.mul(margin, a);
+        let tie_alpha = g.mul(t, alpha);
+        let numerator = g.add(margin_a, tie_alpha);
+        let normaliser = g.mul(total, log_d);
+        let inner = g.sub(numerator, normaliser);
+        let f = g.neg(inner);
+        let ep_minus_em = g.sub(ep, em);
+        let s = g.div(ep_minus_em, dd);
+        let c = g.div(ep_em, dd);
+        let v = g.div(nu, dd);
+        let minus_margin = g.neg(margin);
+        let total_s = g.mul(total, s);
+        let ga_d = g.add(minus_margin, total_s);
+        let minus_t = g.neg(t);
+        let total_v = g.mul(total, v);
+        let gal = g.add(minus_t, total_v);
+        let ss = g.mul(s, s);
+        let c_ss = g.sub(c, ss);
+        let haa_d = g.mul(total, c_ss);
+        let minus_s = g.neg(s);
+        let sv = g.mul(minus_s, v);
+        let hdal = g.mul(total, sv);
+        let vv = g.mul(v, v);
+        let v_vv = g.sub(v, vv);
+        let hal = g.mul(total, v_vv);
+        let gd = g.mul(half, ga_d);
+        let hd = g.mul(quarter, haa_d);
+        let hda = g.mul(half, hdal);
+        g.set_output("hda", hda);
+        let ga = sum_rows(&mut g, gal);
+        let haa = sum_rows(&mut g, hal);
+        g.set_output("ga", ga);
+        g.set_output("haa", haa);
+        (f, gd, hd)
+    };
+    let f = sum_rows(&mut g, f);
+    g.set_output("f", f);
+    g.set_output("gd", gd);
+    g.set_output("hd", hd);
+    Some(g)
 }

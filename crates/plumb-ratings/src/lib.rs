@@ -62,11 +62,25 @@ pub struct Options {
     /// Stop when no ability moves by this much in a Newton step.
     pub tolerance: f64,
     pub max_iterations: usize,
+    /// Evaluate each Newton iteration's per-pair terms as a fused f64 kernel
+    /// (`graphs::pair_terms` on the CPU backend) where the model has one
+    /// (Bradley–Terry, Davidson), instead of the equivalent native loop. Off
+    /// by default: the scalar f64 kernel is ≈ 10% slower end to end
+    /// (docs/performance.md).
+    pub kernels: bool,
 }
 
 impl Options {
     pub fn new(model: Model) -> Options {
-        Options { model, l2: 0.0, reference: None, ties: Ties::Ignore, tolerance: 1e-8, max_iterations: 200 }
+        Options {
+            model,
+            l2: 0.0,
+            reference: None,
+            ties: Ties::Ignore,
+            tolerance: 1e-8,
+            max_iterations: 200,
+            kernels: false,
+        }
     }
 }
 

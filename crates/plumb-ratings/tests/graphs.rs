@@ -5,7 +5,7 @@
 //! abilities and data.
 
 use plumb_interp::Batch;
-use plumb_ratings::graphs::{negative_loglik, rows};
+use plumb_ratings::graphs::{negative_loglik, pair_terms, rows};
 use plumb_ratings::{Dataset, Model, Observations, Options, PairRow, Ties, fit};
 use proptest::prelude::*;
 
@@ -71,8 +71,64 @@ fn output<'a>(outputs: &'a [(String, Vec<f64>)], name: &str) -> &'a [f64] {
 
 #[test]
 fn thurstone_and_plackett_luce_have_no_graph_yet() {
-    assert!(negative_loglik(Model::Thurstone).is_none());
-    assert!(negative_loglik(Model::PlackettLuce).is_none());
+    for model in [Model::Thurstone, Model::PlackettLuce] {
+        assert!(negative_loglik(model).is_none());
+        assert!(pair_terms(model).is_none());
+    }
+}
+
+/// The per-pair Newton terms by the f64 kernel are the interpreter's, bit for bit.
+#[test]
+fn pair_term_kernels_are_the_interpreters_bit_for_bit() {
+    let mut rng = Lcg(17);
+    let pairs = 20_000; // several chunks
+    let d: Vec<f64> = (0..pairs).map(|i| if i % 97 == 0 { 0.0 } else { (rng.uniform() - 0.5) * 80.0 }).collect();
+    let counts = |rng: &mut Lcg| -> Vec<f64> { (0..pairs).map(|_| (rng.next() % 7) as f64).collect() };
+    let (wij, wji, t) = (counts(&mut rng), counts(&mut rng), counts(&mut rng));
+    for (model, alpha) in [(Model::BradleyTerry, None), (Model::Davidson, Some(-0.7)), (Model::Davidson, Some(3.0))] {
+        let graph = pair_terms(model).unwrap();
+        let mut inputs = vec![d.clone(), wij.clone(), wji.clone(), t.clone()];
+        inputs.extend(alpha.map(|a| vec![a]));
+        let batch = Batch::rows(pairs);
+        let expected = plumb_interp::outputs(&graph, &plumb_interp::run(&graph, &batch, &inputs).unwrap());
+        let compiled = plumb_cpu::compile_f64(&graph).unwrap();
+        assert_eq!(compiled.kernel_count(), 1, "{model:?}: one fused pass");
+        let got = compiled.run(&batch, &inputs, 2).unwrap();
+        for (name, want) in &expected {
+            let have = output(&got, name);
+            let per_row = want.len() > 1;
+            for (k, (a, b)) in have.iter().zip(want).enumerate() {
+                // Per-pair values are bitwise equal; the sums add chunk partials in a tree.
+                let ok = if per_row { a.to_bits() == b.to_bits() } else { (a - b).abs() <= 1e-12 * b.abs().max(1.0) };
+                assert!(ok, "{model:?} {name}[{k}]: kernel {a} vs interpreter {b}");
+            }
+        }
+    }
+}
+
+/// Fits whose Newton terms come from the kernel equal those of the native loop.
+#[test]
+fn kernel_and_native_fits_agree() {
+    let data = dataset(30, 23);
+    let cases = [
+        Options::new(Model::BradleyTerry),
+        Options { ties: Ties::Half, ..Options::new(Model::BradleyTerry) },
+        Options { l2: 0.3, reference: Some(4), ..Options::new(Model::BradleyTerry) },
+        Options::new(Model::Davidson),
+        Options { l2: 0.1, ..Options::new(Model::Davidson) },
+    ];
+    for opts in cases {
+        let with = fit(&data, &Options { kernels: true, ..opts.clone() }).unwrap();
+        let without = fit(&data, &Options { kernels: false, ..opts.clone() }).unwrap();
+        assert_eq!(with.iterations, without.iterations, "{opts:?}");
+        for (a, b) in with.abilities.iter().zip(&without.abilities).chain(with.se.iter().zip(&without.se)) {
+            assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{opts:?}: {a} vs {b}");
+        }
+        assert!((with.loglik - without.loglik).abs() <= 1e-12 * without.loglik.abs(), "{opts:?}");
+        if let (Some(a), Some(b)) = (with.tie_param, without.tie_param) {
+            assert!((a - b).abs() <= 1e-12 * b, "{opts:?}: ν {a} vs {b}");
+        }
+    }
 }
 
 #[test]
