@@ -41,9 +41,16 @@ impl std::fmt::Display for CpuError {
     }
 }
 
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
 /// The number type kernels store per row and per token: `f32` (the default,
 /// f32x4 code) or `f64` (scalar code, for graphs that need the precision).
-pub trait Element: Copy + Default + PartialEq + std::fmt::Debug + Send + Sync + 'static {
+/// Implemented for these two only.
+pub trait Element: sealed::Sealed + Copy + Default + PartialEq + std::fmt::Debug + Send + Sync + 'static {
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
     /// Compiled graphs of this element type, by the hash of their text.
