@@ -673,11 +673,25 @@ fn unary(b: &mut FunctionBuilder, op: Unary, x: Value) -> Value {
     }
 }
 
+/// The float condition of a comparison op (ordered ones are false with a
+/// NaN operand and `!=` is true, as in Rust), shared by the f32 and f64 code.
+pub(crate) fn comparison(op: Binary) -> Option<FloatCC> {
+    Some(match op {
+        Binary::Lt => FloatCC::LessThan,
+        Binary::Le => FloatCC::LessThanOrEqual,
+        Binary::Gt => FloatCC::GreaterThan,
+        Binary::Ge => FloatCC::GreaterThanOrEqual,
+        Binary::Eq => FloatCC::Equal,
+        Binary::Ne => FloatCC::NotEqual,
+        _ => return None,
+    })
+}
+
 fn binary(b: &mut FunctionBuilder, op: Binary, x: Value, y: Value, exponent: Option<f64>) -> Value {
-    let compare = |b: &mut FunctionBuilder, cc: FloatCC| {
+    if let Some(cc) = comparison(op) {
         let m = math::cmp(b, cc, x, y);
-        math::mask_to_number(b, m)
-    };
+        return math::mask_to_number(b, m);
+    }
     match op {
         Binary::Add => b.ins().fadd(x, y),
         Binary::Sub => b.ins().fsub(x, y),
@@ -686,12 +700,9 @@ fn binary(b: &mut FunctionBuilder, op: Binary, x: Value, y: Value, exponent: Opt
         Binary::Pow => math::pow(b, x, y, exponent),
         Binary::Min => b.ins().fmin(x, y),
         Binary::Max => b.ins().fmax(x, y),
-        Binary::Lt => compare(b, FloatCC::LessThan),
-        Binary::Le => compare(b, FloatCC::LessThanOrEqual),
-        Binary::Gt => compare(b, FloatCC::GreaterThan),
-        Binary::Ge => compare(b, FloatCC::GreaterThanOrEqual),
-        Binary::Eq => compare(b, FloatCC::Equal),
-        Binary::Ne => compare(b, FloatCC::NotEqual),
+        Binary::Lt | Binary::Le | Binary::Gt | Binary::Ge | Binary::Eq | Binary::Ne => {
+            unreachable!("comparisons are handled above")
+        }
         Binary::And | Binary::Or => {
             let zero = math::splat(b, 0.0);
             let a = math::cmp(b, FloatCC::NotEqual, x, zero);

@@ -9,7 +9,7 @@
 //! sums accumulate in f64 per chunk, combined on the host in a fixed tree.
 //! Kernels over tokens or candidates are not compiled in f64.
 
-use crate::codegen::{CTX_BUFS, CTX_SCALARS, NO_ARGS, Unsupported, slots};
+use crate::codegen::{CTX_BUFS, CTX_SCALARS, NO_ARGS, Unsupported, comparison, slots};
 use cranelift_codegen::ir::{
     AbiParam, InstBuilder, MemFlagsData, SigRef, Signature, Value, condcodes::FloatCC, condcodes::IntCC, types,
 };
@@ -260,23 +260,16 @@ impl Emitter<'_> {
             Op::Binary(op, a, c) => {
                 let x = self.value(b, a, row, values)?;
                 let y = self.value(b, c, row, values)?;
-                let compare = |b: &mut FunctionBuilder, cc: FloatCC| {
+                if let Some(cc) = comparison(op) {
                     let holds = b.ins().fcmp(cc, x, y);
                     let (one, zero) = (b.ins().f64const(1.0), b.ins().f64const(0.0));
-                    b.ins().select(holds, one, zero)
-                };
+                    return Ok(b.ins().select(holds, one, zero));
+                }
                 match op {
                     Binary::Add => b.ins().fadd(x, y),
                     Binary::Sub => b.ins().fsub(x, y),
                     Binary::Mul => b.ins().fmul(x, y),
                     Binary::Div => b.ins().fdiv(x, y),
-                    // Ordered comparisons are false with a NaN operand, `!=` is true: as in Rust.
-                    Binary::Lt => compare(b, FloatCC::LessThan),
-                    Binary::Le => compare(b, FloatCC::LessThanOrEqual),
-                    Binary::Gt => compare(b, FloatCC::GreaterThan),
-                    Binary::Ge => compare(b, FloatCC::GreaterThanOrEqual),
-                    Binary::Eq => compare(b, FloatCC::Equal),
-                    Binary::Ne => compare(b, FloatCC::NotEqual),
                     other => self.call(b, binary_shim(other), &[x, y]),
                 }
             }
