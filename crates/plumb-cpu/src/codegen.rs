@@ -78,21 +78,10 @@ pub fn build(
     for id in &kernel.nodes {
         check_supported(graph, *id)?;
     }
-    let entry = b.create_block();
-    b.append_block_params_for_function_params(entry);
-    b.switch_to_block(entry);
-    let params = b.block_params(entry).to_vec();
-    let (ctx, row_start, row_end, partials) = (params[0], params[1], params[2], params[3]);
+    let Prologue { ctx, row_start, row_end, partials, scalar_ptr, buffers } = prologue(b, kernel);
     let flags = MemFlagsData::trusted();
-    let bufs = b.ins().load(types::I64, flags, ctx, CTX_BUFS);
-    let scalar_ptr = b.ins().load(types::I64, flags, ctx, CTX_SCALARS);
     let tok_offsets = b.ins().load(types::I64, flags, ctx, CTX_TOK_OFFSETS);
     let k_offsets = b.ins().load(types::I64, flags, ctx, CTX_K_OFFSETS);
-    let mut buffers = HashMap::new();
-    for (slot, id) in slots(kernel).into_iter().enumerate() {
-        let pointer = b.ins().load(types::I64, flags, bufs, (slot * 8) as i32);
-        buffers.insert(id, pointer);
-    }
     let mut scalars = HashMap::new();
     for (index, id) in kernel.scalars.iter().enumerate() {
         let x = b.ins().load(types::F32, flags, scalar_ptr, (index * 4) as i32);
@@ -140,6 +129,35 @@ pub fn build(
     b.seal_all_blocks();
     math::reset_constants();
     Ok(())
+}
+
+/// The generated function's parameters, and what its entry block loads from
+/// the context: the scalar array and each slot's buffer pointer.
+pub(crate) struct Prologue {
+    pub ctx: Value,
+    pub row_start: Value,
+    pub row_end: Value,
+    pub partials: Value,
+    pub scalar_ptr: Value,
+    pub buffers: HashMap<NodeId, Value>,
+}
+
+/// Starts the function (f32 and f64 kernels alike): the entry block, its
+/// parameters, and the loads of the context's pointers.
+pub(crate) fn prologue(b: &mut FunctionBuilder, kernel: &Kernel) -> Prologue {
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let flags = MemFlagsData::trusted();
+    let bufs = b.ins().load(types::I64, flags, params[0], CTX_BUFS);
+    let scalar_ptr = b.ins().load(types::I64, flags, params[0], CTX_SCALARS);
+    let buffers = slots(kernel)
+        .into_iter()
+        .enumerate()
+        .map(|(slot, id)| (id, b.ins().load(types::I64, flags, bufs, (slot * 8) as i32)))
+        .collect();
+    Prologue { ctx: params[0], row_start: params[1], row_end: params[2], partials: params[3], scalar_ptr, buffers }
 }
 
 fn check_supported(graph: &Graph, id: NodeId) -> Result<(), Unsupported> {

@@ -9,7 +9,7 @@
 //! sums accumulate in f64 per chunk, combined on the host in a fixed tree.
 //! Kernels over tokens or candidates are not compiled in f64.
 
-use crate::codegen::{CTX_BUFS, CTX_SCALARS, NO_ARGS, Unsupported, comparison, slots};
+use crate::codegen::{NO_ARGS, Prologue, Unsupported, comparison, prologue};
 use cranelift_codegen::ir::{
     AbiParam, InstBuilder, MemFlagsData, SigRef, Signature, Value, condcodes::FloatCC, condcodes::IntCC, types,
 };
@@ -90,18 +90,8 @@ pub fn build(b: &mut FunctionBuilder, graph: &Graph, kernel: &Kernel, call_conv:
             }
         }
     }
-    let entry = b.create_block();
-    b.append_block_params_for_function_params(entry);
-    b.switch_to_block(entry);
-    let params = b.block_params(entry).to_vec();
-    let (ctx, row_start, row_end, partials) = (params[0], params[1], params[2], params[3]);
+    let Prologue { row_start, row_end, partials, scalar_ptr, buffers, .. } = prologue(b, kernel);
     let flags = MemFlagsData::trusted();
-    let bufs = b.ins().load(types::I64, flags, ctx, CTX_BUFS);
-    let scalar_ptr = b.ins().load(types::I64, flags, ctx, CTX_SCALARS);
-    let mut buffers = HashMap::new();
-    for (slot, id) in slots(kernel).into_iter().enumerate() {
-        buffers.insert(id, b.ins().load(types::I64, flags, bufs, (slot * 8) as i32));
-    }
     let mut scalars = HashMap::new();
     for (index, id) in kernel.scalars.iter().enumerate() {
         scalars.insert(*id, b.ins().load(types::F64, flags, scalar_ptr, (index * 8) as i32));

@@ -21,6 +21,6 @@ pub use error::{ModelError, Result};
 pub use generate::SampleOptions;
 pub use lm::{Batch, RowLogprobs, Sequence};
 pub use model::{KvCache, Model};
-pub use optim::{AdamW, AdamWConfig, Decay, Schedule, StepReport, backward_with};
+pub use optim::{AdamW, AdamWConfig, Decay, Schedule, StepReport, surrogate};
 pub use rng::Rng;
 pub use tokenizer::Tokenizer;

@@ -164,10 +164,11 @@ impl AdamW {
     }
 }
 
-/// Sends upstream gradients into libtorch's backward: for each model output
-/// tensor and the gradient of the objective with respect to it (same shape),
-/// accumulates d(objective)/d(parameters) into the parameters' `.grad`.
-pub fn backward_with(pairs: &[(&Tensor, &Tensor)]) -> Result<()> {
+/// `Σ (output · grad).sum()` over pairs of a model output and a gradient of
+/// the same shape (detached): its backward sends each `grad` into its output,
+/// i.e. adds d(objective)/d(parameters) for an objective whose gradient with
+/// respect to the outputs is `grad`. `None` for no pairs.
+pub fn surrogate<'a>(pairs: impl IntoIterator<Item = (&'a Tensor, &'a Tensor)>) -> Result<Option<Tensor>> {
     let mut total: Option<Tensor> = None;
     for (output, grad) in pairs {
         if output.size() != grad.size() {
@@ -176,14 +177,11 @@ pub fn backward_with(pairs: &[(&Tensor, &Tensor)]) -> Result<()> {
                 format!("an upstream gradient of shape {:?} for an output of shape {:?}", grad.size(), output.size()),
             ));
         }
-        let term = (*output * grad.detach()).sum(tch::Kind::Float);
+        let term = (output * grad.detach()).sum(tch::Kind::Float);
         total = Some(match total {
             Some(t) => t + term,
             None => term,
         });
     }
-    if let Some(total) = total {
-        total.f_backward()?;
-    }
-    Ok(())
+    Ok(total)
 }

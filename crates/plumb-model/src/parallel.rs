@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::generate::SampleOptions;
 use crate::lm::{RowLogprobs, Sequence};
 use crate::model::Model;
+use crate::optim::surrogate;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -139,21 +140,19 @@ pub fn add_to_grads(params: &[Tensor], shards: Vec<Vec<Option<Tensor>>>) -> Resu
     }
     // A `.grad` that exists is added to in place; one that does not yet is
     // created by a backward of `Σ p · g`, whose gradient is exactly `g` (1 · g).
-    let mut surrogate: Option<Tensor> = None;
+    let mut missing: Vec<(&Tensor, Tensor)> = Vec::new();
     for (param, total) in params.iter().zip(totals) {
         let mut grad = param.grad();
-        if let Some(total) = total.as_ref().filter(|_| grad.defined()) {
-            let _ = tch::no_grad(|| grad.f_add_(total))?;
-        } else if let Some(total) = total {
-            let term = (param * total.detach()).sum(tch::Kind::Float);
-            surrogate = Some(match surrogate {
-                Some(s) => s + term,
-                None => term,
-            });
+        match total {
+            Some(total) if grad.defined() => {
+                let _ = tch::no_grad(|| grad.f_add_(&total))?;
+            }
+            Some(total) => missing.push((param, total)),
+            None => {}
         }
     }
-    if let Some(surrogate) = surrogate {
-        surrogate.f_backward()?;
+    if let Some(total) = surrogate(missing.iter().map(|(p, g)| (*p, g)))? {
+        total.f_backward()?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@
 use crate::objective::{Objective, ObjectiveValue};
 use plumb_model::checkpoint::{self, CheckpointInfo};
 use plumb_model::parallel::{SHARD_EXAMPLES, add_to_grads, for_each_shard, gradients, shard_ranges};
-use plumb_model::{AdamW, AdamWConfig, Decay, Model, ModelError, Rng, Schedule, Sequence};
+use plumb_model::{AdamW, AdamWConfig, Decay, Model, ModelError, Rng, Schedule, Sequence, surrogate};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use tch::Tensor;
@@ -167,18 +167,15 @@ pub fn accumulate(
     // Each shard's surrogate Σ output · upstream gradient, differentiated on the shard's thread.
     let mut surrogates: Vec<Option<Tensor>> = Vec::with_capacity(shards.len());
     for (range, shard) in shards.iter().zip(&outputs) {
-        let mut total: Option<Tensor> = None;
-        for (name, output) in shard {
-            if let Some(grad) = value.grads.get(name) {
+        let pairs: Vec<(&Tensor, Tensor)> = shard
+            .iter()
+            .filter_map(|(name, output)| {
+                let grad = value.grads.get(name)?;
                 let grad: Vec<f32> = grad[range.clone()].iter().map(|&g| (g * scale) as f32).collect();
-                let term = (output * Tensor::from_slice(&grad)).sum(tch::Kind::Float);
-                total = Some(match total {
-                    Some(t) => t + term,
-                    None => term,
-                });
-            }
-        }
-        surrogates.push(total);
+                Some((output, Tensor::from_slice(&grad)))
+            })
+            .collect();
+        surrogates.push(surrogate(pairs.iter().map(|(o, g)| (*o, g)))?);
     }
     drop(outputs);
     drop(shard_outputs);
@@ -187,9 +184,9 @@ pub fn accumulate(
     };
     let surrogates: Vec<std::sync::Mutex<Option<Tensor>>> = surrogates.into_iter().map(std::sync::Mutex::new).collect();
     let backward = |shard: usize| -> Result<Vec<Option<Tensor>>, ModelError> {
-        let surrogate = surrogates[shard].lock().map_or(None, |mut s| s.take());
-        match surrogate {
-            Some(surrogate) => gradients(&surrogate, &trainable(model)),
+        let taken = surrogates[shard].lock().map_or(None, |mut s| s.take());
+        match taken {
+            Some(objective) => gradients(&objective, &trainable(model)),
             None => Ok(Vec::new()),
         }
     };
