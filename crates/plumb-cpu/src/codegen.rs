@@ -673,6 +673,7 @@ fn unary(b: &mut FunctionBuilder, op: Unary, x: Value) -> Value {
             math::select(b, not_positive, zero, x)
         }
         Unary::Log1mexp => math::log1mexp(b, x),
+        Unary::LogNdtr => math::log_ndtr(b, x),
         Unary::Sign => {
             let zero = math::splat(b, 0.0);
             let one = math::splat(b, 1.0);

@@ -2,14 +2,18 @@
 //! more than f32 (the rating models' Newton iterations, docs/ratings.md).
 //!
 //! Same function shape as the f32 kernels (`fn(ctx, row_start, row_end,
-//! partials)`), one row per iteration in scalar f64. Arithmetic (+ − × ÷, neg,
-//! abs, sqrt) is inline; every other function calls the interpreter's own
-//! scalar semantics (`plumb_ir::eval_unary`/`eval_binary`) through a plain
-//! `extern "C"` shim, so each row's values are bitwise the interpreter's. Batch
-//! sums accumulate in f64 per chunk, combined on the host in a fixed tree.
+//! partials)`): two rows at a time in f64x2 lanes, then a one-row scalar
+//! tail. Arithmetic (+ − × ÷, neg, abs, sqrt), comparisons, selects and exp,
+//! log and log1p (`math64.rs`, the interpreter's portable definitions
+//! instruction for instruction) are inline; every other function calls the
+//! interpreter's own scalar semantics (`plumb_ir::eval_unary`/`eval_binary`)
+//! lane by lane through a plain `extern "C"` shim, so each row's values are
+//! bitwise the interpreter's. Batch sums add the rows one by one in row order
+//! (lane 0, then lane 1) per chunk, combined on the host in a fixed tree.
 //! Kernels over tokens or candidates are not compiled in f64.
 
 use crate::codegen::{NO_ARGS, Prologue, Unsupported, comparison, prologue};
+use crate::math64::Lanes;
 use cranelift_codegen::ir::{
     AbiParam, InstBuilder, MemFlagsData, SigRef, Signature, Value, condcodes::FloatCC, condcodes::IntCC, types,
 };
@@ -35,7 +39,9 @@ macro_rules! unary_shim {
     };
 }
 
-unary_shim!(Neg, Exp, Log, Log1p, Expm1, Sigmoid, LogSigmoid, Softplus, Tanh, Abs, Sqrt, Relu, Log1mexp, Sign, Not);
+unary_shim!(
+    Neg, Exp, Log, Log1p, Expm1, Sigmoid, LogSigmoid, Softplus, Tanh, Abs, Sqrt, Relu, Log1mexp, Sign, Not, LogNdtr
+);
 
 macro_rules! binary_shim {
     ($($variant:ident),* $(,)?) => {
@@ -63,10 +69,13 @@ extern "C" fn clamp_shim(x: f64, lo: f64, hi: f64) -> f64 {
 struct Emitter<'g> {
     graph: &'g Graph,
     buffers: HashMap<NodeId, Value>,
+    /// Scalars as loaded (f64) and splatted (f64x2).
     scalars: HashMap<NodeId, Value>,
+    wide_scalars: HashMap<NodeId, Value>,
     /// (sum, count) per batch reduction.
     batch: HashMap<NodeId, (Variable, Variable)>,
     signatures: [SigRef; 3],
+    lanes: Lanes,
 }
 
 pub fn build(b: &mut FunctionBuilder, graph: &Graph, kernel: &Kernel, call_conv: CallConv) -> Result<(), Unsupported> {
@@ -93,8 +102,11 @@ pub fn build(b: &mut FunctionBuilder, graph: &Graph, kernel: &Kernel, call_conv:
     let Prologue { row_start, row_end, partials, scalar_ptr, buffers, .. } = prologue(b, kernel);
     let flags = MemFlagsData::trusted();
     let mut scalars = HashMap::new();
+    let mut wide_scalars = HashMap::new();
     for (index, id) in kernel.scalars.iter().enumerate() {
-        scalars.insert(*id, b.ins().load(types::F64, flags, scalar_ptr, (index * 8) as i32));
+        let x = b.ins().load(types::F64, flags, scalar_ptr, (index * 8) as i32);
+        scalars.insert(*id, x);
+        wide_scalars.insert(*id, b.ins().splat(types::F64X2, x));
     }
     let mut batch = HashMap::new();
     for id in &kernel.reductions {
@@ -115,23 +127,36 @@ pub fn build(b: &mut FunctionBuilder, graph: &Graph, kernel: &Kernel, call_conv:
         sig
     };
     let signatures = [1, 2, 3].map(|arity| b.import_signature(signature(arity)));
-    let mut e = Emitter { graph, buffers, scalars, batch, signatures };
+    let mut e = Emitter { graph, buffers, scalars, wide_scalars, batch, signatures, lanes: Lanes { wide: true } };
 
-    // for row in row_start..row_end
+    // while row + 2 <= row_end { two rows }; while row < row_end { one row }
     let index = b.declare_var(types::I64);
     b.def_var(index, row_start);
-    let (header, body, exit) = (b.create_block(), b.create_block(), b.create_block());
-    b.ins().jump(header, &NO_ARGS);
-    b.switch_to_block(header);
+    let (wide_header, wide_body) = (b.create_block(), b.create_block());
+    let (tail_header, tail_body, exit) = (b.create_block(), b.create_block(), b.create_block());
+    b.ins().jump(wide_header, &NO_ARGS);
+    b.switch_to_block(wide_header);
+    let row = b.use_var(index);
+    let pair_end = b.ins().iadd_imm_s(row, 2);
+    let more = b.ins().icmp(IntCC::SignedLessThanOrEqual, pair_end, row_end);
+    b.ins().brif(more, wide_body, &NO_ARGS, tail_header, &NO_ARGS);
+    b.switch_to_block(wide_body);
+    let row = b.use_var(index);
+    e.row_body(b, kernel, row)?;
+    let next = b.ins().iadd_imm_s(row, 2);
+    b.def_var(index, next);
+    b.ins().jump(wide_header, &NO_ARGS);
+    b.switch_to_block(tail_header);
+    e.lanes = Lanes { wide: false };
     let row = b.use_var(index);
     let more = b.ins().icmp(IntCC::SignedLessThan, row, row_end);
-    b.ins().brif(more, body, &NO_ARGS, exit, &NO_ARGS);
-    b.switch_to_block(body);
+    b.ins().brif(more, tail_body, &NO_ARGS, exit, &NO_ARGS);
+    b.switch_to_block(tail_body);
     let row = b.use_var(index);
     e.row_body(b, kernel, row)?;
     let next = b.ins().iadd_imm_s(row, 1);
     b.def_var(index, next);
-    b.ins().jump(header, &NO_ARGS);
+    b.ins().jump(tail_header, &NO_ARGS);
     b.switch_to_block(exit);
     for (index, id) in kernel.reductions.iter().enumerate() {
         let (sum, count) = e.batch[id];
@@ -147,6 +172,7 @@ pub fn build(b: &mut FunctionBuilder, graph: &Graph, kernel: &Kernel, call_conv:
 
 impl Emitter<'_> {
     fn row_body(&mut self, b: &mut FunctionBuilder, kernel: &Kernel, row: Value) -> Result<(), Unsupported> {
+        let lanes = self.lanes;
         let mut values: HashMap<NodeId, Value> = HashMap::new();
         let mut nodes = kernel.nodes.clone();
         nodes.sort();
@@ -156,12 +182,12 @@ impl Emitter<'_> {
         }
         for id in kernel.reductions.clone() {
             let Op::Reduce { op, arg, mask, .. } = self.graph.node(id).op.clone() else { continue };
-            let zero = b.ins().f64const(0.0);
-            let one = b.ins().f64const(1.0);
+            let zero = lanes.constant(b, 0.0);
+            let one = lanes.constant(b, 1.0);
             let included = match mask {
                 Some(m) => {
                     let m = self.value(b, m, row, &mut values)?;
-                    Some(b.ins().fcmp(FloatCC::NotEqual, m, zero))
+                    Some(lanes.compare(b, FloatCC::NotEqual, m, zero))
                 }
                 None => None,
             };
@@ -170,32 +196,41 @@ impl Emitter<'_> {
                 let x = self.value(b, arg, row, &mut values)?;
                 let x = match included {
                     Some(c) => {
-                        let minus_zero = b.ins().f64const(-0.0);
-                        b.ins().select(c, x, minus_zero)
+                        let minus_zero = lanes.constant(b, -0.0);
+                        lanes.choose(b, c, x, minus_zero)
                     }
                     None => x,
                 };
-                let acc = b.use_var(sum);
-                let acc = b.ins().fadd(acc, x);
-                b.def_var(sum, acc);
+                self.accumulate(b, sum, x);
             }
             // Without a mask every row counts: the host knows the count.
             if mask.is_some() || op == Reduce::Count {
                 let x = match included {
-                    Some(c) => b.ins().select(c, one, zero),
+                    Some(c) => lanes.choose(b, c, one, zero),
                     None => one,
                 };
-                let acc = b.use_var(count);
-                let acc = b.ins().fadd(acc, x);
-                b.def_var(count, acc);
+                self.accumulate(b, count, x);
             }
         }
         for id in kernel.stores.clone() {
             let x = self.value(b, id, row, &mut values)?;
             let address = self.address(b, id, row)?;
-            b.ins().store(MemFlagsData::trusted(), x, address, 0);
+            b.ins().store(MemFlagsData::new().with_notrap(), x, address, 0);
         }
         Ok(())
+    }
+
+    /// Adds each lane of `x` to the accumulator, lane 0 first (row order).
+    fn accumulate(&self, b: &mut FunctionBuilder, accumulator: Variable, x: Value) {
+        let mut acc = b.use_var(accumulator);
+        for lane in self.lane_values(b, x) {
+            acc = b.ins().fadd(acc, lane);
+        }
+        b.def_var(accumulator, acc);
+    }
+
+    fn lane_values(&self, b: &mut FunctionBuilder, x: Value) -> Vec<Value> {
+        if self.lanes.wide { (0..2u8).map(|l| b.ins().extractlane(x, l)).collect() } else { vec![x] }
     }
 
     fn address(&self, b: &mut FunctionBuilder, id: NodeId, row: Value) -> Result<Value, Unsupported> {
@@ -213,19 +248,33 @@ impl Emitter<'_> {
         row: Value,
         values: &mut HashMap<NodeId, Value>,
     ) -> Result<Value, Unsupported> {
-        if let Some(v) = values.get(&id).or_else(|| self.scalars.get(&id)) {
+        let scalars = if self.lanes.wide { &self.wide_scalars } else { &self.scalars };
+        if let Some(v) = values.get(&id).or_else(|| scalars.get(&id)) {
             return Ok(*v);
         }
         let address = self.address(b, id, row)?;
-        let v = b.ins().load(types::F64, MemFlagsData::trusted(), address, 0);
+        let v = b.ins().load(self.lanes.float(), MemFlagsData::new().with_notrap(), address, 0);
         values.insert(id, v);
         Ok(v)
     }
 
+    /// Calls a scalar shim on each lane of the arguments.
     fn call(&self, b: &mut FunctionBuilder, shim: usize, args: &[Value]) -> Value {
-        let callee = b.ins().iconst(types::I64, shim as i64);
-        let call = b.ins().call_indirect(self.signatures[args.len() - 1], callee, args);
-        b.inst_results(call)[0]
+        let per_lane: Vec<Vec<Value>> = args.iter().map(|&a| self.lane_values(b, a)).collect();
+        let lanes = if self.lanes.wide { 2 } else { 1 };
+        let mut results = Vec::with_capacity(lanes);
+        for lane in 0..lanes {
+            let callee = b.ins().iconst(types::I64, shim as i64);
+            let lane_args: Vec<Value> = per_lane.iter().map(|a| a[lane]).collect();
+            let call = b.ins().call_indirect(self.signatures[args.len() - 1], callee, &lane_args);
+            results.push(b.inst_results(call)[0]);
+        }
+        if self.lanes.wide {
+            let v = b.ins().splat(types::F64X2, results[0]);
+            b.ins().insertlane(v, results[1], 1)
+        } else {
+            results[0]
+        }
     }
 
     fn emit(
@@ -235,6 +284,7 @@ impl Emitter<'_> {
         row: Value,
         values: &mut HashMap<NodeId, Value>,
     ) -> Result<Value, Unsupported> {
+        let lanes = self.lanes;
         let op = self.graph.node(id).op.clone();
         Ok(match op {
             Op::Broadcast(a) | Op::StopGradient(a) => self.value(b, a, row, values)?,
@@ -244,6 +294,9 @@ impl Emitter<'_> {
                     Unary::Neg => b.ins().fneg(x),
                     Unary::Abs => b.ins().fabs(x),
                     Unary::Sqrt => b.ins().sqrt(x),
+                    Unary::Exp => lanes.exp(b, x),
+                    Unary::Log => lanes.log(b, x),
+                    Unary::Log1p => lanes.log1p(b, x),
                     other => self.call(b, unary_shim(other), &[x]),
                 }
             }
@@ -251,9 +304,9 @@ impl Emitter<'_> {
                 let x = self.value(b, a, row, values)?;
                 let y = self.value(b, c, row, values)?;
                 if let Some(cc) = comparison(op) {
-                    let holds = b.ins().fcmp(cc, x, y);
-                    let (one, zero) = (b.ins().f64const(1.0), b.ins().f64const(0.0));
-                    return Ok(b.ins().select(holds, one, zero));
+                    let holds = lanes.compare(b, cc, x, y);
+                    let (one, zero) = (lanes.constant(b, 1.0), lanes.constant(b, 0.0));
+                    return Ok(lanes.choose(b, holds, one, zero));
                 }
                 match op {
                     Binary::Add => b.ins().fadd(x, y),
@@ -267,9 +320,9 @@ impl Emitter<'_> {
                 let cond = self.value(b, c, row, values)?;
                 let x = self.value(b, a, row, values)?;
                 let y = self.value(b, d, row, values)?;
-                let zero = b.ins().f64const(0.0);
-                let taken = b.ins().fcmp(FloatCC::NotEqual, cond, zero);
-                b.ins().select(taken, x, y)
+                let zero = lanes.constant(b, 0.0);
+                let taken = lanes.compare(b, FloatCC::NotEqual, cond, zero);
+                lanes.choose(b, taken, x, y)
             }
             Op::Clamp(x, lo, hi) => {
                 let x = self.value(b, x, row, values)?;

@@ -16,6 +16,7 @@ mod codegen;
 mod codegen64;
 mod exec;
 pub mod math;
+mod math64;
 
 pub use exec::{
     CHUNK_ROWS, CHUNK_ROWS_RAGGED, CompiledGraph, CpuError, Element, OutputData, Outputs, compile, compile_f64,

@@ -52,7 +52,7 @@ fn log_is_within_2_ulp() {
 
 #[test]
 fn derived_functions_are_within_1e_6() {
-    let cases: [(Unary, f32, f32); 8] = [
+    let cases: [(Unary, f32, f32); 10] = [
         (Unary::Log1p, -0.999, 50.0),
         (Unary::Expm1, -30.0, 30.0),
         (Unary::Sigmoid, -80.0, 80.0),
@@ -61,6 +61,8 @@ fn derived_functions_are_within_1e_6() {
         (Unary::Tanh, -20.0, 20.0),
         (Unary::Log1mexp, -80.0, -1e-6),
         (Unary::Expm1, -1e-3, 1e-3),
+        (Unary::LogNdtr, -2000.0, 12.0),
+        (Unary::LogNdtr, -4.0, 4.0),
     ];
     for (op, lo, hi) in cases {
         let xs = grid(lo, hi, 100_001);
@@ -86,4 +88,7 @@ fn special_values() {
     assert_eq!(ls[0], f64::NEG_INFINITY);
     assert_eq!(ls[1], 0.0);
     assert!((ls[2] + 60.0).abs() < 1e-5);
+    let log_ndtr = run(Unary::LogNdtr, &[f32::NAN, f32::NEG_INFINITY, f32::INFINITY]);
+    assert!(log_ndtr[0].is_nan());
+    assert_eq!((log_ndtr[1], log_ndtr[2]), (f64::NEG_INFINITY, 0.0));
 }

@@ -13,6 +13,7 @@
 //! * `expm1` is a degree-8 Taylor polynomial for |x| < 0.35, `exp(x) − 1` beyond.
 //! * `tanh` is `expm1(2x)/(expm1(2x) + 2)` on x clamped to ±10 (as the CPU backend).
 //! * `min`, `max`, `clamp` and the batch/tok extremes propagate NaN explicitly.
+//! * `log_ndtr` (log Φ) takes log erfc from a Chebyshev fit in t = 1/(1 + z/2), as the CPU backend.
 
 use std::collections::HashMap;
 
@@ -20,6 +21,22 @@ use naga::{
     BinaryOperator, Block, Expression, Function, Handle, Literal, LocalVariable, MathFunction, ScalarKind, Span,
     Statement, Type, UnaryOperator,
 };
+
+/// log erfc(z) = log t − z² + P(t), t = 1/(1 + z/2): Numerical Recipes' `erfcc`
+/// fit (erfc to 1.2e-7 relative for z ≥ 0); P's coefficients, highest degree first.
+#[allow(clippy::excessive_precision)] // the published coefficients
+const LOG_ERFC_T: [f32; 10] = [
+    0.170_872_77,
+    -0.822_152_23,
+    1.488_515_87,
+    -1.135_203_98,
+    0.278_868_07,
+    -0.186_288_06,
+    0.096_784_18,
+    0.374_091_96,
+    1.000_023_68,
+    -1.265_512_23,
+];
 
 pub type H = Handle<Expression>;
 
@@ -434,6 +451,33 @@ impl FnBuilder {
         let bad = self.ge(x, zero);
         let nan = self.f(f32::NAN);
         self.select(bad, nan, r)
+    }
+
+    /// log Φ(x) as the CPU backend computes it (`plumb_cpu::math::log_ndtr`):
+    /// log erfc by a Chebyshev fit in t = 1/(1 + z/2), z = |x|/√2.
+    pub fn log_ndtr(&mut self, x: H) -> H {
+        let ax = self.abs(x);
+        let scale = self.f(std::f32::consts::FRAC_1_SQRT_2);
+        let z = self.mul(ax, scale);
+        let half = self.f(0.5);
+        let one = self.f(1.0);
+        let half_z = self.mul(half, z);
+        let denominator = self.add(half_z, one);
+        let t = self.div(one, denominator);
+        let p = self.poly(t, &LOG_ERFC_T);
+        let zz = self.mul(z, z);
+        let q = self.sub(p, zz);
+        let log_t = self.log(t);
+        let log_erfc = self.add(log_t, q);
+        let ln2 = self.f(std::f32::consts::LN_2);
+        let lower = self.sub(log_erfc, ln2);
+        let erfc = self.exp(log_erfc);
+        let minus_half = self.f(-0.5);
+        let tail = self.mul(erfc, minus_half);
+        let upper = self.log1p(tail);
+        let zero = self.f(0.0);
+        let negative = self.lt(x, zero);
+        self.select(negative, lower, upper)
     }
 
     pub fn sqrt(&mut self, x: H) -> H {

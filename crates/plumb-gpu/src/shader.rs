@@ -732,6 +732,7 @@ impl Emitter<'_> {
                 fb.select(not_positive, zero, x)
             }
             Unary::Log1mexp => fb.log1mexp(x),
+            Unary::LogNdtr => fb.log_ndtr(x),
             Unary::Sign => {
                 let zero = fb.f(0.0);
                 let one = fb.f(1.0);

@@ -160,7 +160,9 @@ fn rating_graphs_match_the_interpreter() -> Result<(), String> {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         state >> 33
     };
-    for (model, items, pairs) in [(Model::BradleyTerry, 40, 3000), (Model::Davidson, 300, 20_000)] {
+    for (model, items, pairs) in
+        [(Model::BradleyTerry, 40, 3000), (Model::Thurstone, 60, 5000), (Model::Davidson, 300, 20_000)]
+    {
         let data = Dataset {
             items: (0..items).map(|i| format!("m{i}")).collect(),
             observations: Observations::Pairs(

@@ -270,9 +270,10 @@ pub(crate) fn remap_op(op: &Op, remap: &[NodeId]) -> Op {
 pub fn eval_unary(op: Unary, x: f64) -> f64 {
     match op {
         Unary::Neg => -x,
-        Unary::Exp => x.exp(),
-        Unary::Log => x.ln(),
-        Unary::Log1p => x.ln_1p(),
+        Unary::Exp => crate::math::exp(x),
+        Unary::Log => crate::math::log(x),
+        Unary::Log1p => crate::math::log1p(x),
+        Unary::LogNdtr => crate::math::log_ndtr(x),
         Unary::Expm1 => x.exp_m1(),
         Unary::Sigmoid => {
             if x >= 0.0 {

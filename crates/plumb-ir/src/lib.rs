@@ -6,6 +6,7 @@
 //! (checked by [`verify`]); the IR knows nothing of the language that produced it.
 
 mod graph;
+pub mod math;
 mod ops;
 mod text;
 mod verify;

@@ -127,7 +127,7 @@ named_enum!(
     Unary {
         Neg = "neg", Exp = "exp", Log = "log", Log1p = "log1p", Expm1 = "expm1", Sigmoid = "sigmoid",
         LogSigmoid = "log_sigmoid", Softplus = "softplus", Tanh = "tanh", Abs = "abs", Sqrt = "sqrt",
-        Relu = "relu", Log1mexp = "log1mexp", Sign = "sign", Not = "not",
+        Relu = "relu", Log1mexp = "log1mexp", Sign = "sign", Not = "not", LogNdtr = "log_ndtr",
     }
 );
 

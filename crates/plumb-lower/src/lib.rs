@@ -324,6 +324,7 @@ impl Lowerer<'_> {
             "log1p" => unary(Unary::Log1p),
             "expm1" => unary(Unary::Expm1),
             "log1mexp" => unary(Unary::Log1mexp),
+            "log_ndtr" => unary(Unary::LogNdtr),
             "sigmoid" => unary(Unary::Sigmoid),
             "log_sigmoid" => unary(Unary::LogSigmoid),
             "softplus" => unary(Unary::Softplus),
