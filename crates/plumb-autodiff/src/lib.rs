@@ -137,8 +137,9 @@ fn rule(
                     g.add(y, one)
                 }
                 Unary::Sigmoid => {
-                    let one = g.constant(1.0);
-                    let rest = g.sub(one, y);
+                    // σ(x)·σ(−x), not σ(1 − σ): 1 − σ(x) cancels where σ(x) rounds near 1.
+                    let minus = g.neg(x);
+                    let rest = g.unary(Unary::Sigmoid, minus);
                     g.mul(y, rest)
                 }
                 Unary::LogSigmoid => {
@@ -147,9 +148,18 @@ fn rule(
                 }
                 Unary::Softplus => g.unary(Unary::Sigmoid, x),
                 Unary::Tanh => {
+                    // sech²x = 4e/(1 + e)² with e = exp(−2|x|), not 1 − tanh²x, which
+                    // cancels where tanh x rounds near ±1 (f32 from |x| ≈ 4).
+                    let abs = g.unary(Unary::Abs, x);
+                    let minus_two = g.constant(-2.0);
+                    let exponent = g.mul(minus_two, abs);
+                    let e = g.unary(Unary::Exp, exponent);
                     let one = g.constant(1.0);
-                    let square = g.mul(y, y);
-                    g.sub(one, square)
+                    let one_plus = g.add(one, e);
+                    let square = g.mul(one_plus, one_plus);
+                    let four = g.constant(4.0);
+                    let numerator = g.mul(four, e);
+                    g.div(numerator, square)
                 }
                 Unary::Abs => g.unary(Unary::Sign, x),
                 Unary::Sqrt => {
@@ -168,6 +178,16 @@ fn rule(
                     let e = g.unary(Unary::Expm1, minus);
                     let minus_one = g.constant(-1.0);
                     g.div(minus_one, e)
+                }
+                Unary::LogNdtr => {
+                    // d/dx log Φ(x) = φ(x)/Φ(x) = exp(−x²/2 − ln √(2π) − log Φ(x)), finite in both tails.
+                    let square = g.mul(x, x);
+                    let minus_half = g.constant(-0.5);
+                    let log_pdf = g.mul(minus_half, square);
+                    let ln_sqrt_2pi = g.constant(0.918_938_533_204_672_8);
+                    let log_pdf = g.sub(log_pdf, ln_sqrt_2pi);
+                    let log_ratio = g.sub(log_pdf, y);
+                    g.unary(Unary::Exp, log_ratio)
                 }
                 Unary::Sign | Unary::Not => return Ok(vec![]),
             };
