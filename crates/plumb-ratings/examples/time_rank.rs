@@ -1,10 +1,10 @@
 //! Times loading and fitting a votes file:
-//! `cargo run --release -p plumb-ratings --example time_rank -- votes.csv [--kernels]`
-//! (`--kernels`: Newton's per-pair terms by the fused f64 kernel instead of the native loop).
+//! `cargo run --release -p plumb-ratings --example time_rank -- votes.csv [--native]`
+//! (`--native`: Newton's per-pair terms by the native loop instead of the fused f64 kernel).
 
 fn main() {
     let path = std::env::args().nth(1).expect("a votes file");
-    let kernels = std::env::args().any(|a| a == "--kernels");
+    let kernels = !std::env::args().any(|a| a == "--native");
     let start = std::time::Instant::now();
     let data = plumb_ratings::load(std::path::Path::new(&path)).expect("loads");
     let loaded = start.elapsed();
@@ -15,7 +15,7 @@ fn main() {
         "{} items, {} comparisons{}: load {:.3} s, fit {:.3} s ({} Newton iterations), total {:.3} s",
         data.items.len(),
         data.units(),
-        if kernels { " (fused f64 kernels)" } else { "" },
+        if kernels { "" } else { " (native loop)" },
         loaded.as_secs_f64(),
         (total - loaded).as_secs_f64(),
         fit.iterations,

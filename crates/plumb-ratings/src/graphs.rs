@@ -6,7 +6,8 @@
 //! row's item indices `a` and `b`, its outcome counts `wins_a`, `wins_b` and
 //! `ties`, and for Davidson the scalar `log_nu` (differentiable); its output
 //! `nll` is −Σ log P(observed outcome) over the rows, the prior excluded —
-//! the negative of [`crate::Fit::loglik`]. [`rows`] turns a dataset into
+//! the negative of [`crate::Fit::loglik`]. Thurstone uses the IR's `log_ndtr`
+//! (log Φ). [`rows`] turns a dataset into
 //! those inputs with the fit's tie rule. [`pair_terms`] is what each Newton
 //! iteration of the fit evaluates over aggregated pairs, compiled in f64 by
 //! the CPU backend (`fit.rs`); the tests check that the interpreter, the CPU
@@ -19,14 +20,14 @@ use plumb_ir::{Axis, Binary, Graph, NodeId, Op, Reduce, Shape, Unary};
 /// The inputs of a rating graph, in order (Davidson adds `log_nu` last).
 pub const INPUTS: [&str; 6] = ["theta", "a", "b", "wins_a", "wins_b", "ties"];
 
-/// The negative log-likelihood graph of a pairwise model; `None` for models
-/// the IR cannot express yet (Thurstone needs the normal CDF, which is not
-/// an IR op; Plackett–Luce reads rankings, not pairs).
+/// The negative log-likelihood graph of a pairwise model; `None` for
+/// Plackett–Luce, which reads rankings, not pairs.
 pub fn negative_loglik(model: Model) -> Option<Graph> {
     let mut g = Graph::new(match model {
         Model::BradleyTerry => "bradley_terry_nll",
+        Model::Thurstone => "thurstone_nll",
         Model::Davidson => "davidson_nll",
-        Model::Thurstone | Model::PlackettLuce => return None,
+        Model::PlackettLuce => return None,
     });
     let theta = g.input("theta", Shape::Items, true);
     let a = g.input("a", Shape::Rows, false);
@@ -38,6 +39,15 @@ pub fn negative_loglik(model: Model) -> Option<Graph> {
     let theta_b = g.op(Op::Gather { table: theta, index: b }, Shape::Rows);
     let d = g.sub(theta_a, theta_b);
     let per_row = match model {
+        Model::Thurstone => {
+            // w_a · log Φ(d) + w_b · log Φ(−d); ties are not in the model.
+            let win = g.unary(Unary::LogNdtr, d);
+            let minus_d = g.neg(d);
+            let loss = g.unary(Unary::LogNdtr, minus_d);
+            let x = g.mul(wins_a, win);
+            let y = g.mul(wins_b, loss);
+            g.add(x, y)
+        }
         Model::BradleyTerry => {
             // w_a · log σ(d) + w_b · log σ(−d); ties are not in the model.
             let _ = ties;
@@ -113,15 +123,16 @@ pub const PAIR_INPUTS: [&str; 4] = ["d", "wij", "wji", "t"];
 /// derivatives in d per pair (`gd`, `hd`), and for Davidson (α = log ν) the
 /// mixed derivative per pair (`hda`) and the α derivatives summed (`ga`,
 /// `haa`). The host scatters them into the gradient and the dense Hessian.
-/// The formulas, and their order of operations, are the fit's native ones
-/// (one exponential and one log1p per Bradley–Terry pair; Davidson scaled by
-/// max(|d|/2, α) against overflow), so both give the same values per pair.
-/// `None` for Thurstone (no normal-CDF op in the IR) and Plackett–Luce.
+/// The formulas are the fit's native ones (one exponential and one log1p per
+/// Bradley–Terry pair; Thurstone through log Φ and the inverse Mills ratio
+/// φ/Φ = exp(log φ − log Φ), finite in both tails; Davidson scaled by
+/// max(|d|/2, α) against overflow). `None` for Plackett–Luce.
 pub fn pair_terms(model: Model) -> Option<Graph> {
     let mut g = Graph::new(match model {
         Model::BradleyTerry => "bradley_terry_pairs",
+        Model::Thurstone => "thurstone_pairs",
         Model::Davidson => "davidson_pairs",
-        Model::Thurstone | Model::PlackettLuce => return None,
+        Model::PlackettLuce => return None,
     });
     let d = g.input("d", Shape::Rows, false);
     let wij = g.input("wij", Shape::Rows, false);
@@ -129,7 +140,37 @@ pub fn pair_terms(model: Model) -> Option<Graph> {
     let t = g.input("t", Shape::Rows, false);
     let zero = g.constant(0.0);
     let one = g.constant(1.0);
-    let (f, gd, hd) = if model == Model::BradleyTerry {
+    let (f, gd, hd) = if model == Model::Thurstone {
+        let _ = t;
+        // With lp = log Φ(d), lm = log Φ(−d) and the Mills ratios rp = φ(d)/Φ(d),
+        // rm = φ(d)/Φ(−d): f = −(wij·lp + wji·lm), ∂d = −wij·rp + wji·rm,
+        // ∂²d = wij·rp·(d + rp) + wji·rm·(rm − d).
+        let lp = g.unary(Unary::LogNdtr, d);
+        let minus_d = g.neg(d);
+        let lm = g.unary(Unary::LogNdtr, minus_d);
+        let square = g.mul(d, d);
+        let minus_half = g.constant(-0.5);
+        let log_pdf = g.mul(minus_half, square);
+        let ln_sqrt_2pi = g.constant(0.918_938_533_204_672_8);
+        let log_pdf = g.sub(log_pdf, ln_sqrt_2pi);
+        let log_rp = g.sub(log_pdf, lp);
+        let rp = g.unary(Unary::Exp, log_rp);
+        let log_rm = g.sub(log_pdf, lm);
+        let rm = g.unary(Unary::Exp, log_rm);
+        let win = g.mul(wij, lp);
+        let loss = g.mul(wji, lm);
+        let both = g.add(win, loss);
+        let f = g.neg(both);
+        let pull = g.mul(wij, rp);
+        let push = g.mul(wji, rm);
+        let gd = g.sub(push, pull);
+        let d_rp = g.add(d, rp);
+        let up = g.mul(pull, d_rp);
+        let rm_d = g.sub(rm, d);
+        let down = g.mul(push, rm_d);
+        let hd = g.add(up, down);
+        (f, gd, hd)
+    } else if model == Model::BradleyTerry {
         let _ = t;
         // e = exp(−|d|); log σ(d) = min(d, 0) − log1p(e); log σ(−d) = log σ(d) − d.
         let abs_d = g.unary(Unary::Abs, d);
