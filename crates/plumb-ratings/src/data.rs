@@ -64,18 +64,6 @@ impl Interner {
     }
 }
 
-/// `file:line`, formatted only when an error needs it.
-struct Location<'a> {
-    file: &'a str,
-    line: usize,
-}
-
-impl std::fmt::Display for Location<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
-    }
-}
-
 fn err<T>(code: &'static str, message: String) -> Result<T, RatingsError> {
     Err(RatingsError { code, message })
 }
@@ -124,35 +112,110 @@ pub fn parse_csv(text: &str, file: &str) -> Result<Dataset, RatingsError> {
             );
         }
     };
+    // The body is parsed in pieces cut at line ends (two threads for large files),
+    // each with its own item table; the tables are then merged in file order, so
+    // items keep their order of first appearance and the result does not depend
+    // on the cut. An error is the first one in the file.
+    let body_start = match lines.next() {
+        Some((_, first)) => first.as_ptr() as usize - text.as_ptr() as usize,
+        None => text.len(),
+    };
+    let body = &text[body_start..];
+    let first_line = text[..body_start].matches('\n').count();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let pieces = split_at_line_ends(body, if body.len() > 1 << 20 { threads } else { 1 });
+    let parse = |piece: &str| parse_rows(piece, &columns, counts);
+    let parsed: Vec<Result<Piece, (usize, RatingsError)>> = if pieces.len() == 1 {
+        vec![parse(pieces[0])]
+    } else {
+        std::thread::scope(|scope| {
+            let later: Vec<_> = pieces[1..].iter().map(|piece| scope.spawn(move || parse(piece))).collect();
+            let mut all = vec![parse(pieces[0])];
+            all.extend(later.into_iter().map(|h| h.join().unwrap_or_else(|_| Err((0, internal_error())))));
+            all
+        })
+    };
+    let mut interner = Interner::default();
+    let mut rows = Vec::new();
+    let mut line_offset = first_line;
+    for result in parsed {
+        let piece = match result {
+            Ok(piece) => piece,
+            Err((line, mut error)) => {
+                error.message = format!("{file}:{}: {}", line_offset + line + 1, error.message);
+                return Err(error);
+            }
+        };
+        let global: Vec<u32> = piece.items.iter().map(|name| interner.get(name)).collect();
+        rows.extend(piece.rows.into_iter().map(|r| PairRow { a: global[r.a as usize], b: global[r.b as usize], ..r }));
+        line_offset += piece.lines;
+    }
+    if rows.is_empty() {
+        return err("P0601", format!("{file} has a header but no comparisons"));
+    }
+    Ok(Dataset { items: interner.items, observations: Observations::Pairs(rows) })
+}
+
+fn internal_error() -> RatingsError {
+    RatingsError { code: "P0601", message: "a parsing thread failed".into() }
+}
+
+/// `text` cut into up to `parts` pieces of similar length, each ending at a line end.
+fn split_at_line_ends(text: &str, parts: usize) -> Vec<&str> {
+    let mut pieces = Vec::with_capacity(parts);
+    let mut start = 0;
+    for k in 1..parts {
+        let target = (text.len() * k / parts).max(start);
+        let Some(newline) = text[target..].find('\n') else { break };
+        let end = target + newline + 1;
+        pieces.push(&text[start..end]);
+        start = end;
+    }
+    pieces.push(&text[start..]);
+    pieces
+}
+
+/// The rows of one piece of a CSV body, over the piece's own item indices.
+struct Piece {
+    items: Vec<String>,
+    rows: Vec<PairRow>,
+    /// Lines in the piece (so the next piece knows its first line number; every
+    /// piece but the last ends with a line end, so this is its count of them).
+    lines: usize,
+}
+
+/// Parses the rows of one piece; an error comes with its line index in the piece
+/// and a message without the location.
+fn parse_rows(piece: &str, columns: &[&str], counts: bool) -> Result<Piece, (usize, RatingsError)> {
     let width = columns.len();
+    let fail = |line: usize, message: String| Err((line, RatingsError { code: "P0602", message }));
     let mut interner = Interner::default();
     let mut rows = Vec::new();
     let mut fields: Vec<&str> = Vec::with_capacity(width + 1);
-    for (index, line) in lines {
-        let at = Location { file, line: index + 1 };
+    let mut lines = 0;
+    for (index, line) in piece.lines().enumerate() {
+        lines = index + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
         fields.clear();
         fields.extend(line.split(',').map(str::trim));
         if fields.len() != width {
-            return err("P0602", format!("{at}: expected {width} fields, found {}", fields.len()));
+            return fail(index, format!("expected {width} fields, found {}", fields.len()));
         }
         let (a, b) = (fields[0], fields[1]);
         if a.is_empty() || b.is_empty() {
-            return err("P0602", format!("{at}: an item name is empty"));
+            return fail(index, "an item name is empty".into());
         }
         if a == b {
-            return err("P0602", format!("{at}: `{a}` is compared with itself"));
+            return fail(index, format!("`{a}` is compared with itself"));
         }
         let (wins_a, wins_b, ties) = if counts {
             let mut values = [0.0; 3];
             for (k, field) in fields[2..].iter().enumerate() {
                 match field.parse::<f64>() {
                     Ok(x) if x.is_finite() && x >= 0.0 => values[k] = x,
-                    _ => {
-                        return err(
-                            "P0602",
-                            format!("{at}: `{}` must be a count ≥ 0, found `{field}`", columns[k + 2]),
-                        );
-                    }
+                    _ => return fail(index, format!("`{}` must be a count ≥ 0, found `{field}`", columns[k + 2])),
                 }
             }
             (values[0], values[1], values[2])
@@ -161,16 +224,13 @@ pub fn parse_csv(text: &str, file: &str) -> Result<Dataset, RatingsError> {
                 "a" => (1.0, 0.0, 0.0),
                 "b" => (0.0, 1.0, 0.0),
                 "tie" => (0.0, 0.0, 1.0),
-                other => return err("P0602", format!("{at}: winner must be a, b or tie, found `{other}`")),
+                other => return fail(index, format!("winner must be a, b or tie, found `{other}`")),
             }
         };
         let (a, b) = (interner.get(a), interner.get(b));
         rows.push(PairRow { a, b, wins_a, wins_b, ties });
     }
-    if rows.is_empty() {
-        return err("P0601", format!("{file} has a header but no comparisons"));
-    }
-    Ok(Dataset { items: interner.items, observations: Observations::Pairs(rows) })
+    Ok(Piece { items: interner.items, rows, lines })
 }
 
 /// Parses JSONL rankings: each non-blank line a JSON array of item names, best first.

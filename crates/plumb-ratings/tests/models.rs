@@ -506,3 +506,50 @@ fn items_are_strings_and_bad_rows_name_their_line() {
     let ranking = parse_rankings("[\"000\",\"0\"]\n", "r.jsonl").unwrap();
     assert_eq!(ranking.items, ["000", "0"]);
 }
+
+/// Files over 1 MB are parsed in pieces on several threads: items keep their
+/// order of first appearance, rows their order, and errors name the right line
+/// (the first bad line in the file), whatever the cut.
+#[test]
+fn large_files_parse_as_one_piece_would() {
+    let rows = 150_000;
+    let name = |k: usize| format!("m{:03}", (k * 7919) % 997 + if k > rows / 2 { 1000 } else { 0 });
+    let mut csv = String::from("item_a,item_b,winner\r\n");
+    let mut items: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    let mut expected = Vec::new();
+    for k in 0..rows {
+        let (a, b) = (name(k), name(k + 1));
+        let mut index = |x: &String| {
+            *seen.entry(x.clone()).or_insert_with(|| {
+                items.push(x.clone());
+                items.len() as u32 - 1
+            })
+        };
+        let (ia, ib) = (index(&a), index(&b));
+        expected.push(PairRow { a: ia, b: ib, wins_a: 1.0, wins_b: 0.0, ties: 0.0 });
+        csv.push_str(&format!("{a},{b},a\r\n"));
+        if k % 1000 == 0 {
+            csv.push('\n');
+        }
+    }
+    assert!(csv.len() > 2 << 20, "large enough to be split");
+    let data = parse_csv(&csv, "big.csv").unwrap();
+    assert_eq!(data.items, items);
+    assert_eq!(data.observations, Observations::Pairs(expected));
+
+    let lines: Vec<&str> = csv.split_inclusive('\n').collect();
+    let with_bad = |at: &[usize]| {
+        let mut text = String::new();
+        for (k, line) in lines.iter().enumerate() {
+            text.push_str(if at.contains(&k) { "x,y,maybe\n" } else { line });
+        }
+        parse_csv(&text, "big.csv").unwrap_err()
+    };
+    for at in [vec![lines.len() - 3], vec![lines.len() / 2 + 17], vec![1000, lines.len() - 5]] {
+        let error = with_bad(&at);
+        assert_eq!(error.code, "P0602");
+        let want = format!("big.csv:{}: winner must be a, b or tie", at[0] + 1);
+        assert!(error.message.starts_with(&want), "{} (want {want})", error.message);
+    }
+}
