@@ -1,6 +1,7 @@
 //! Times loading and fitting a votes file:
-//! `cargo run --release -p plumb-ratings --example time_rank -- votes.csv [--native]`
-//! (`--native`: Newton's per-pair terms by the native loop instead of the fused f64 kernel).
+//! `cargo run --release -p plumb-ratings --example time_rank -- FILE [--native] [--pl]`
+//! (`--native`: Newton's terms by the native loops instead of the fused f64 kernels;
+//! `--pl`: fit Plackett–Luce, for JSONL rankings; otherwise Bradley–Terry).
 
 fn main() {
     let path = std::env::args().nth(1).expect("a votes file");
@@ -8,7 +9,12 @@ fn main() {
     let start = std::time::Instant::now();
     let data = plumb_ratings::load(std::path::Path::new(&path)).expect("loads");
     let loaded = start.elapsed();
-    let options = plumb_ratings::Options { kernels, ..plumb_ratings::Options::new(plumb_ratings::Model::BradleyTerry) };
+    let model = if std::env::args().any(|a| a == "--pl") {
+        plumb_ratings::Model::PlackettLuce
+    } else {
+        plumb_ratings::Model::BradleyTerry
+    };
+    let options = plumb_ratings::Options { kernels, ..plumb_ratings::Options::new(model) };
     let fit = plumb_ratings::fit(&data, &options).expect("fits");
     let total = start.elapsed();
     println!(

@@ -88,8 +88,10 @@ struct Problem<'a> {
     l2: f64,
     pairs: Option<Pairs>,
     rankings: Option<&'a [Vec<u32>]>,
-    /// The per-pair terms as a fused f64 kernel (Bradley–Terry, Davidson).
+    /// The per-pair terms as a fused f64 kernel (Bradley–Terry, Thurstone, Davidson).
     kernel: Option<PairKernel>,
+    /// Plackett–Luce's per-position terms as two fused f64 passes.
+    ranking_kernel: Option<RankingKernel>,
 }
 
 /// `graphs::pair_terms` compiled by the CPU backend, with its input and output
@@ -132,6 +134,81 @@ impl PairKernel {
         self.compiled
             .run_into(&self.batch, &inputs, plumb_cpu::default_threads(), &mut outputs)
             .map_err(|e| RatingsError { code: "P0609", message: format!("the fit's kernel failed: {e}") })
+    }
+}
+
+/// Plackett–Luce's two passes (`graphs::ranking_weights`, `graphs::ranking_stages`)
+/// over the positions of all rankings laid end to end, with their buffers.
+struct RankingKernel {
+    weights: std::sync::Arc<plumb_cpu::CompiledGraph<f64>>,
+    stages: std::sync::Arc<plumb_cpu::CompiledGraph<f64>>,
+    batch: plumb_interp::Batch,
+    /// Where each ranking starts.
+    starts: Vec<usize>,
+    /// [x] for the first pass; [s, x, stage] for the second.
+    weight_inputs: std::cell::RefCell<Vec<Vec<f64>>>,
+    stage_inputs: std::cell::RefCell<Vec<Vec<f64>>>,
+    weight_outputs: std::cell::RefCell<plumb_cpu::Outputs<f64>>,
+    stage_outputs: std::cell::RefCell<plumb_cpu::Outputs<f64>>,
+}
+
+impl RankingKernel {
+    fn new(rankings: &[Vec<u32>]) -> Result<RankingKernel, RatingsError> {
+        let compile = |graph: plumb_ir::Graph| {
+            plumb_cpu::compile_f64(&graph)
+                .map_err(|e| RatingsError { code: "P0609", message: format!("the fit's kernel did not compile: {e}") })
+        };
+        let mut starts = Vec::with_capacity(rankings.len());
+        let mut stage = Vec::new();
+        for ranking in rankings {
+            starts.push(stage.len());
+            stage.extend((0..ranking.len()).map(|k| if k + 1 < ranking.len() { 1.0 } else { 0.0 }));
+        }
+        let positions = stage.len();
+        Ok(RankingKernel {
+            weights: compile(crate::graphs::ranking_weights())?,
+            stages: compile(crate::graphs::ranking_stages())?,
+            batch: plumb_interp::Batch::rows(positions),
+            starts,
+            weight_inputs: std::cell::RefCell::new(vec![vec![0.0; positions]]),
+            stage_inputs: std::cell::RefCell::new(vec![vec![0.0; positions], vec![0.0; positions], stage]),
+            weight_outputs: std::cell::RefCell::new(plumb_cpu::Outputs::default()),
+            stage_outputs: std::cell::RefCell::new(plumb_cpu::Outputs::default()),
+        })
+    }
+
+    /// Runs both passes at parameters `p`; their outputs are then in `weight_outputs` and `stage_outputs`.
+    fn run(&self, rankings: &[Vec<u32>], p: &[f64]) -> Result<(), RatingsError> {
+        let failed =
+            |e: plumb_cpu::CpuError| RatingsError { code: "P0609", message: format!("the fit's kernel failed: {e}") };
+        let mut weight_inputs = self.weight_inputs.borrow_mut();
+        for (r, ranking) in rankings.iter().enumerate() {
+            let top = ranking.iter().map(|&i| p[i as usize]).fold(f64::NEG_INFINITY, f64::max);
+            let at = self.starts[r];
+            for (slot, &i) in weight_inputs[0][at..at + ranking.len()].iter_mut().zip(ranking) {
+                *slot = p[i as usize] - top;
+            }
+        }
+        let mut weight_outputs = self.weight_outputs.borrow_mut();
+        self.weights
+            .run_into(&self.batch, &weight_inputs, plumb_cpu::default_threads(), &mut weight_outputs)
+            .map_err(failed)?;
+        let w = per_pair(&weight_outputs, "w");
+        let mut stage_inputs = self.stage_inputs.borrow_mut();
+        let (suffix, rest) = stage_inputs.split_at_mut(1);
+        for (r, ranking) in rankings.iter().enumerate() {
+            let at = self.starts[r];
+            let mut acc = 0.0;
+            for k in (at..at + ranking.len()).rev() {
+                acc += w[k];
+                suffix[0][k] = acc;
+            }
+        }
+        rest[0].copy_from_slice(&weight_inputs[0]);
+        let mut stage_outputs = self.stage_outputs.borrow_mut();
+        self.stages
+            .run_into(&self.batch, &stage_inputs, plumb_cpu::default_threads(), &mut stage_outputs)
+            .map_err(failed)
     }
 }
 
@@ -271,7 +348,51 @@ impl Problem<'_> {
                 }
             }
         }
-        if let Some(rankings) = self.rankings {
+        if let (Some(rankings), Some(kernel)) = (self.rankings, &self.ranking_kernel) {
+            if kernel.run(rankings, p).is_err() {
+                return f64::NAN;
+            }
+            let weight_outputs = kernel.weight_outputs.borrow();
+            let stage_outputs = kernel.stage_outputs.borrow();
+            let w = per_pair(&weight_outputs, "w");
+            let (d, c) = (per_pair(&stage_outputs, "d"), per_pair(&stage_outputs, "c"));
+            f += summed(&stage_outputs, "f");
+            if grad.is_some() || hess.is_some() {
+                // As below, with running sums of d and c: both are 0 at a ranking's last
+                // position, so its running sum there is the sum up to the stage before.
+                let (mut inv, mut inv2) = (Vec::new(), Vec::new());
+                for (r, ranking) in rankings.iter().enumerate() {
+                    let (at, l) = (kernel.starts[r], ranking.len());
+                    let w = &w[at..at + l];
+                    inv.clear();
+                    inv2.clear();
+                    let (mut a, mut b) = (0.0, 0.0);
+                    for k in at..at + l {
+                        a += d[k];
+                        b += c[k];
+                        inv.push(a);
+                        inv2.push(b);
+                    }
+                    if let Some(g) = grad.as_deref_mut() {
+                        for (u, &item) in ranking.iter().enumerate() {
+                            g[item as usize] += w[u] * inv[u];
+                            if u < l - 1 {
+                                g[item as usize] -= 1.0;
+                            }
+                        }
+                    }
+                    if let Some(h) = hess.as_deref_mut() {
+                        for (u, &a) in ranking.iter().enumerate() {
+                            let row = a as usize * m;
+                            h[row + a as usize] += w[u] * inv[u];
+                            for (v, &b) in ranking.iter().enumerate() {
+                                h[row + b as usize] -= w[u] * w[v] * inv2[u.min(v)];
+                            }
+                        }
+                    }
+                }
+            }
+        } else if let Some(rankings) = self.rankings {
             // Stage k of a ranking r₁ ≻ … ≻ r_L chooses r_k from {r_k, …, r_L} with
             // probability w_k / S_k (w = exp θ, S_k the suffix sum). Item u is in stages
             // 0..=min(u, L−2), so its gradient term is w_u·Σ_{k≤min(u,L−2)} 1/S_k and the
@@ -409,9 +530,23 @@ pub const MAX_DENSE: usize = 5000;
 fn problem<'a>(data: &'a Dataset, opts: &Options) -> Result<Problem<'a>, RatingsError> {
     let n = data.items.len();
     let m = if opts.model == Model::Davidson { n + 1 } else { n };
-    let mut prob = Problem { model: opts.model, n, m, l2: opts.l2, pairs: None, rankings: None, kernel: None };
+    let mut prob = Problem {
+        model: opts.model,
+        n,
+        m,
+        l2: opts.l2,
+        pairs: None,
+        rankings: None,
+        kernel: None,
+        ranking_kernel: None,
+    };
     match (&data.observations, opts.model) {
-        (Observations::Rankings(r), Model::PlackettLuce) => prob.rankings = Some(r),
+        (Observations::Rankings(r), Model::PlackettLuce) => {
+            prob.rankings = Some(r);
+            if opts.kernels {
+                prob.ranking_kernel = Some(RankingKernel::new(r)?);
+            }
+        }
         (Observations::Rankings(_), _) => {
             return Err(RatingsError {
                 code: "P0607",

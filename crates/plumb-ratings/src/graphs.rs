@@ -10,8 +10,9 @@
 //! (log Φ). [`rows`] turns a dataset into
 //! those inputs with the fit's tie rule. [`pair_terms`] is what each Newton
 //! iteration of the fit evaluates over aggregated pairs, compiled in f64 by
-//! the CPU backend (`fit.rs`); the tests check that the interpreter, the CPU
-//! and GPU backends and the native loop agree on these graphs.
+//! the CPU backend (`fit.rs`), and [`ranking_weights`]/[`ranking_stages`] are
+//! Plackett–Luce's per-position terms; the tests check that the interpreter,
+//! the CPU and GPU backends and the native loops agree on these graphs.
 
 use crate::data::{Dataset, Observations};
 use crate::{Model, Ties};
@@ -257,4 +258,48 @@ pub fn pair_terms(model: Model) -> Option<Graph> {
     g.set_output("gd", gd);
     g.set_output("hd", hd);
     Some(g)
+}
+
+/// Plackett–Luce's Newton terms run in two passes over the positions of all
+/// rankings laid end to end, with the per-ranking scans between them on the
+/// host. First pass ([`ranking_weights`]): w = exp(x) at each position, where
+/// x = θ(item) − the ranking's largest θ. The host then forms each ranking's
+/// suffix sums S (S_k = w_k + … + w_L). Second pass ([`ranking_stages`]): at
+/// the positions that choose (`stage` = 1: all but each ranking's last), the
+/// stage's negative log-likelihood log S − x (summed as `f`), and 1/S and 1/S²
+/// (`d`, `c`; 0 at the last positions), whose running sums give the gradient
+/// and Hessian terms (`fit.rs`). The inputs of the passes, in order:
+pub const RANKING_WEIGHT_INPUTS: [&str; 1] = ["x"];
+/// … and of the second pass.
+pub const RANKING_STAGE_INPUTS: [&str; 3] = ["s", "x", "stage"];
+
+/// The first Plackett–Luce pass: `w` = exp(`x`) per position.
+pub fn ranking_weights() -> Graph {
+    let mut g = Graph::new("plackett_luce_weights");
+    let x = g.input("x", Shape::Rows, false);
+    let w = g.unary(Unary::Exp, x);
+    g.set_output("w", w);
+    g
+}
+
+/// The second Plackett–Luce pass (see [`RANKING_WEIGHT_INPUTS`]).
+pub fn ranking_stages() -> Graph {
+    let mut g = Graph::new("plackett_luce_stages");
+    let s = g.input("s", Shape::Rows, false);
+    let x = g.input("x", Shape::Rows, false);
+    let stage = g.input("stage", Shape::Rows, false);
+    let zero = g.constant(0.0);
+    let one = g.constant(1.0);
+    // Selects, not products: the last position's S may underflow to 0, and 0·log 0 is NaN.
+    let log_s = g.unary(Unary::Log, s);
+    let term = g.sub(log_s, x);
+    let term = g.select(stage, term, zero);
+    let inverse = g.div(one, s);
+    let d = g.select(stage, inverse, zero);
+    let square = g.mul(d, d);
+    let f = sum_rows(&mut g, term);
+    g.set_output("f", f);
+    g.set_output("d", d);
+    g.set_output("c", square);
+    g
 }

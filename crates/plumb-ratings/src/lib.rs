@@ -62,10 +62,11 @@ pub struct Options {
     /// Stop when no ability moves by this much in a Newton step.
     pub tolerance: f64,
     pub max_iterations: usize,
-    /// Evaluate each Newton iteration's per-pair terms as a fused f64 kernel
-    /// (`graphs::pair_terms` on the CPU backend) where the model has one
-    /// (Bradley–Terry, Davidson), instead of the equivalent native loop (the
-    /// default; `false` runs the native loop, which the tests compare against).
+    /// Evaluate each Newton iteration's per-pair (Bradley–Terry, Thurstone,
+    /// Davidson) or per-position (Plackett–Luce) terms as fused f64 kernels
+    /// (`graphs::pair_terms`, `graphs::ranking_weights`/`ranking_stages` on the
+    /// CPU backend): the default. `false` runs the equivalent native loops,
+    /// which the tests compare against.
     pub kernels: bool,
 }
 

@@ -70,7 +70,7 @@ fn output<'a>(outputs: &'a [(String, Vec<f64>)], name: &str) -> &'a [f64] {
 }
 
 #[test]
-fn plackett_luce_has_no_pairwise_graph() {
+fn plackett_luce_has_no_pairwise_graph_but_ranking_passes() {
     assert!(negative_loglik(Model::PlackettLuce).is_none());
     assert!(pair_terms(Model::PlackettLuce).is_none());
 }
@@ -109,6 +109,53 @@ fn pair_term_kernels_are_the_interpreters_bit_for_bit() {
     }
 }
 
+/// Plackett–Luce's two passes by the f64 kernel are the interpreter's, bit for bit.
+#[test]
+fn ranking_kernels_are_the_interpreters_bit_for_bit() {
+    let mut rng = Lcg(29);
+    let positions = 20_001;
+    let x: Vec<f64> = (0..positions).map(|_| -rng.uniform() * 40.0).collect();
+    // S underflows to 0 at some last positions (stage 0), never where a stage chooses.
+    let s: Vec<f64> = (0..positions).map(|i| if i % 35 == 4 { 0.0 } else { 1.0 + rng.uniform() * 9.0 }).collect();
+    let stage: Vec<f64> = (0..positions).map(|i| f64::from(u8::from(i % 5 != 4))).collect();
+    let batch = Batch::rows(positions);
+    for (graph, inputs) in [
+        (plumb_ratings::graphs::ranking_weights(), vec![x.clone()]),
+        (plumb_ratings::graphs::ranking_stages(), vec![s, x, stage]),
+    ] {
+        let expected = plumb_interp::outputs(&graph, &plumb_interp::run(&graph, &batch, &inputs).unwrap());
+        let compiled = plumb_cpu::compile_f64(&graph).unwrap();
+        assert_eq!(compiled.kernel_count(), 1, "{}: one fused pass", graph.name);
+        let got = compiled.run(&batch, &inputs, 2).unwrap();
+        for (name, want) in &expected {
+            let have = output(&got, name);
+            for (k, (a, b)) in have.iter().zip(want).enumerate() {
+                let ok = if want.len() > 1 { a.to_bits() == b.to_bits() } else { (a - b).abs() <= 1e-12 * b.abs() };
+                assert!(ok, "{} {name}[{k}]: kernel {a} vs interpreter {b}", graph.name);
+                assert!(!a.is_nan(), "{} {name}[{k}] is NaN", graph.name);
+            }
+        }
+    }
+}
+
+/// Random rankings (lengths 2–7) over `items` items, every item in some.
+fn rankings(items: usize, count: usize, seed: u64) -> Dataset {
+    let mut rng = Lcg(seed);
+    let mut list: Vec<Vec<u32>> = (0..items).map(|i| vec![i as u32, ((i + 1) % items) as u32]).collect();
+    for _ in 0..count {
+        let len = 2 + (rng.next() % 6) as usize;
+        let mut ranking: Vec<u32> = Vec::new();
+        while ranking.len() < len.min(items) {
+            let item = (rng.next() % items as u64) as u32;
+            if !ranking.contains(&item) {
+                ranking.push(item);
+            }
+        }
+        list.push(ranking);
+    }
+    Dataset { items: (0..items).map(|i| format!("item{i}")).collect(), observations: Observations::Rankings(list) }
+}
+
 /// Fits whose Newton terms come from the kernel equal those of the native loop.
 #[test]
 fn kernel_and_native_fits_agree() {
@@ -133,6 +180,19 @@ fn kernel_and_native_fits_agree() {
         if let (Some(a), Some(b)) = (with.tie_param, without.tie_param) {
             assert!((a - b).abs() <= 1e-12 * b, "{opts:?}: ν {a} vs {b}");
         }
+    }
+    let ranked = rankings(25, 400, 31);
+    for opts in [
+        Options::new(Model::PlackettLuce),
+        Options { l2: 0.05, reference: Some(3), ..Options::new(Model::PlackettLuce) },
+    ] {
+        let with = fit(&ranked, &Options { kernels: true, ..opts.clone() }).unwrap();
+        let without = fit(&ranked, &Options { kernels: false, ..opts.clone() }).unwrap();
+        assert_eq!(with.iterations, without.iterations, "{opts:?}");
+        for (a, b) in with.abilities.iter().zip(&without.abilities).chain(with.se.iter().zip(&without.se)) {
+            assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{opts:?}: {a} vs {b}");
+        }
+        assert!((with.loglik - without.loglik).abs() <= 1e-12 * without.loglik.abs(), "{opts:?}");
     }
 }
 
