@@ -48,7 +48,7 @@ mod sealed {
 }
 
 /// The number type kernels store per row and per token: `f32` (the default,
-/// f32x4 code) or `f64` (scalar code, for graphs that need the precision).
+/// f32x4 code) or `f64` (f64x2 code, for graphs that need the precision).
 /// Implemented for these two only.
 pub trait Element: sealed::Sealed + Copy + Default + PartialEq + std::fmt::Debug + Send + Sync + 'static {
     fn from_f64(x: f64) -> Self;
@@ -148,7 +148,7 @@ pub fn compile(graph: &Graph) -> Result<Arc<CompiledGraph>, CpuError> {
     compile_as::<f32>(graph)
 }
 
-/// Compiles a graph whose kernels compute and store in f64 (scalar code; no
+/// Compiles a graph whose kernels compute and store in f64 (f64x2 lanes; no
 /// token-level kernels). Per-row values are bitwise the interpreter's.
 pub fn compile_f64(graph: &Graph) -> Result<Arc<CompiledGraph<f64>>, CpuError> {
     compile_as::<f64>(graph)

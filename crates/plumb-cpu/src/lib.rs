@@ -4,7 +4,7 @@
 //! a fixed tree, so results are bitwise identical for every thread count.
 //! Scalars between passes and batch-coupled steps run on the host in f64.
 //!
-//! [`compile_f64`] compiles row-level graphs to scalar f64 code instead, whose
+//! [`compile_f64`] compiles row-level graphs to f64 (f64x2 lanes) instead, whose
 //! per-row values are bitwise the interpreter's (for the rating fits).
 //!
 //! Invariants: storage is f32 (f64 with `compile_f64`), batch accumulation f64; the chunking depends on
