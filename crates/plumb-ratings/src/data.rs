@@ -165,8 +165,10 @@ fn split_at_line_ends(text: &str, parts: usize) -> Vec<&str> {
     let mut pieces = Vec::with_capacity(parts);
     let mut start = 0;
     for k in 1..parts {
+        // Searched in bytes: `target` may fall inside a multi-byte character, and a
+        // line end (ASCII) is always a character boundary.
         let target = (text.len() * k / parts).max(start);
-        let Some(newline) = text[target..].find('\n') else { break };
+        let Some(newline) = text.as_bytes()[target..].iter().position(|&b| b == b'\n') else { break };
         let end = target + newline + 1;
         pieces.push(&text[start..end]);
         start = end;
@@ -271,4 +273,50 @@ pub fn parse_rankings(text: &str, file: &str) -> Result<Dataset, RatingsError> {
         return err("P0601", format!("{file} has no rankings"));
     }
     Ok(Dataset { items: interner.items, observations: Observations::Rankings(rankings) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_are_cut_at_line_ends_even_among_multibyte_characters() {
+        let line = "ünïcødé—名前,другой,a\n";
+        let text = line.repeat(1000);
+        for parts in 1..=7 {
+            let pieces = split_at_line_ends(&text, parts);
+            assert_eq!(pieces.concat(), text, "{parts} parts");
+            assert!(pieces.iter().rev().skip(1).all(|p| p.ends_with('\n')), "{parts} parts");
+        }
+        // Every byte offset of a target inside a character, on a short text too.
+        let short = "é\néé\né";
+        for parts in 1..=short.len() {
+            assert_eq!(split_at_line_ends(short, parts).concat(), short);
+        }
+    }
+
+    #[test]
+    fn any_text_parses_or_fails_with_a_code() {
+        // Arbitrary byte soup (valid UTF-8) after a valid header, on several threads.
+        let mut state = 1u64;
+        let alphabet = ['a', 'b', ',', '\n', '\r', ' ', 'é', '名', '1', '.', '-', 't', 'i', 'e'];
+        for _ in 0..200 {
+            let mut body = String::new();
+            for _ in 0..(state % 4000) {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                body.push(alphabet[(state >> 33) as usize % alphabet.len()]);
+            }
+            for header in ["item_a,item_b,winner\n", "item_a,item_b,wins_a,wins_b,ties\n"] {
+                let text = format!("{header}{body}");
+                if let Err(e) = parse_csv(&text, "f.csv") {
+                    assert!(e.code == "P0601" || e.code == "P0602", "{e:?}");
+                }
+                // Forced into pieces, too.
+                for parts in [2, 3] {
+                    let pieces = split_at_line_ends(&body, parts);
+                    assert_eq!(pieces.concat(), body);
+                }
+            }
+        }
+    }
 }
