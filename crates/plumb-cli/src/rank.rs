@@ -96,7 +96,13 @@ pub fn rank_command(request: &RankRequest) -> i32 {
         Err(error) => return fail(&error),
     };
     let intervals = if replicates > 0 {
-        match plumb_ratings::bootstrap(&data, &options, &fit, replicates, seed) {
+        // On stderr, and only on a terminal: `--json` output stays one object on stdout.
+        let bar = plumb_runtime::bar(replicates as u64, "bootstrap", false);
+        let result = plumb_ratings::bootstrap_with_progress(&data, &options, &fit, replicates, seed, &|done| {
+            bar.set_position(done as u64)
+        });
+        bar.finish_and_clear();
+        match result {
             Ok(intervals) => Some(intervals),
             Err(error) => return fail(&error),
         }

@@ -111,7 +111,17 @@ pub fn execute(ctx: &StageContext) -> Result<Value, RuntimeError> {
                     iterations: 0,
                     tie_param: fitted["tie_param"].as_f64(),
                 };
-                Some(plumb_ratings::bootstrap(&dataset, &options, &fit, *bootstrap as usize, *seed).map_err(fail)?)
+                let bar = plumb_runtime::bar(*bootstrap, &ctx.stage.name, ctx.quiet);
+                let intervals = plumb_ratings::bootstrap_with_progress(
+                    &dataset,
+                    &options,
+                    &fit,
+                    *bootstrap as usize,
+                    *seed,
+                    &|done| bar.set_position(done as u64),
+                );
+                bar.finish_and_clear();
+                Some(intervals.map_err(fail)?)
             } else {
                 None
             };

@@ -20,104 +20,56 @@ struct Pairs {
 }
 
 fn aggregate(rows: &[PairRow], n: usize) -> Pairs {
-    aggregate_votes(rows, n).unwrap_or_else(|| aggregate_rows(rows, n))
+    if n <= MAX_DENSE { aggregate_sorted(rows, n) } else { aggregate_hashed(rows) }
 }
 
-/// Any rows: counts summed per pair in a table indexed by the pair.
-fn aggregate_rows(rows: &[PairRow], n: usize) -> Pairs {
-    let mut pairs = Pairs { i: Vec::new(), j: Vec::new(), wij: Vec::new(), wji: Vec::new(), t: Vec::new() };
-    let push = |pairs: &mut Pairs, i: u32, j: u32| {
-        pairs.i.push(i);
-        pairs.j.push(j);
-        pairs.wij.push(0.0);
-        pairs.wji.push(0.0);
-        pairs.t.push(0.0);
-        pairs.i.len() - 1
-    };
-    let add = |pairs: &mut Pairs, slot: usize, row: &PairRow| {
-        if row.a < row.b {
-            pairs.wij[slot] += row.wins_a;
-            pairs.wji[slot] += row.wins_b;
-        } else {
-            pairs.wij[slot] += row.wins_b;
-            pairs.wji[slot] += row.wins_a;
-        }
-        pairs.t[slot] += row.ties;
-    };
-    if n <= 2048 {
-        let mut table = vec![u32::MAX; n * n];
-        for row in rows {
-            let (i, j) = (row.a.min(row.b), row.a.max(row.b));
-            let cell = &mut table[i as usize * n + j as usize];
-            if *cell == u32::MAX {
-                *cell = push(&mut pairs, i, j) as u32;
-            }
-            let slot = *cell as usize;
-            add(&mut pairs, slot, row);
-        }
-        // Pairs in (i, j) order, so the Hessian is filled row by row (fewer cache misses).
-        let order: Vec<usize> = table.iter().filter(|&&cell| cell != u32::MAX).map(|&cell| cell as usize).collect();
-        let permute = |v: &[f64]| order.iter().map(|&k| v[k]).collect::<Vec<f64>>();
-        let permute_u32 = |v: &[u32]| order.iter().map(|&k| v[k]).collect::<Vec<u32>>();
-        pairs = Pairs {
-            i: permute_u32(&pairs.i),
-            j: permute_u32(&pairs.j),
-            wij: permute(&pairs.wij),
-            wji: permute(&pairs.wji),
-            t: permute(&pairs.t),
-        };
-    } else {
-        let mut table = std::collections::HashMap::new();
-        for row in rows {
-            let (i, j) = (row.a.min(row.b), row.a.max(row.b));
-            let key = (u64::from(i) << 32) | u64::from(j);
-            let slot = *table.entry(key).or_insert_with(|| push(&mut pairs, i, j));
-            add(&mut pairs, slot, row);
-        }
-    }
-    pairs
+fn empty_pairs() -> Pairs {
+    Pairs { i: Vec::new(), j: Vec::new(), wij: Vec::new(), wji: Vec::new(), t: Vec::new() }
 }
 
-/// The common case of one vote per row among at most 2048 items, by sorting:
-/// each vote becomes a 24-bit key (pair index i·n + j, then the outcome), two
-/// 12-bit radix passes sort them, and runs of equal pairs are counted. Pairs
-/// come out in (i, j) order with integer counts, exactly as the table below
-/// gives them, without its random accesses into an n² table. `None` when a row
-/// holds anything but a single win or tie.
-fn aggregate_votes(rows: &[PairRow], n: usize) -> Option<Pairs> {
-    if n > 2048 {
-        return None;
-    }
-    let mut keys = Vec::with_capacity(rows.len());
+/// Counts per pair by sorting: each row's nonzero outcomes become entries keyed
+/// by (pair index i·n + j, outcome), a stable LSD radix sort (11-bit digits)
+/// orders them, and runs of equal keys are summed — in row order, since the
+/// sort is stable. Pairs come out in (i, j) order (so the Hessian is filled
+/// row by row), without random accesses into an n² table. Pairs whose rows
+/// have only zero counts are left out; they add nothing to the likelihood.
+fn aggregate_sorted(rows: &[PairRow], n: usize) -> Pairs {
+    let mut keys: Vec<u32> = Vec::with_capacity(rows.len());
+    let mut counts: Vec<f64> = Vec::with_capacity(rows.len());
     for row in rows {
-        let outcome = match (row.wins_a, row.wins_b, row.ties) {
-            (1.0, 0.0, 0.0) => u32::from(row.a > row.b),
-            (0.0, 1.0, 0.0) => u32::from(row.a < row.b),
-            (0.0, 0.0, 1.0) => 2,
-            _ => return None,
-        };
         let (i, j) = (row.a.min(row.b), row.a.max(row.b));
-        keys.push(((i * n as u32 + j) << 2) | outcome);
+        let pair = (i * n as u32 + j) << 2;
+        // Outcome 0: i won; 1: j won; 2: a tie.
+        let (i_won, j_won) = if row.a < row.b { (row.wins_a, row.wins_b) } else { (row.wins_b, row.wins_a) };
+        for (outcome, count) in [(0, i_won), (1, j_won), (2, row.ties)] {
+            if count != 0.0 {
+                keys.push(pair | outcome);
+                counts.push(count);
+            }
+        }
     }
-    let mut sorted = vec![0u32; keys.len()];
-    for shift in [0, 12] {
-        let mut counts = vec![0usize; 4097];
+    let bits = 32 - ((n * n * 4).max(2) as u32 - 1).leading_zeros();
+    let (mut sorted_keys, mut sorted_counts) = (vec![0u32; keys.len()], vec![0.0f64; keys.len()]);
+    for shift in (0..bits).step_by(11) {
+        let mut offsets = vec![0usize; 2049];
         for &key in &keys {
-            counts[((key >> shift) & 0xfff) as usize + 1] += 1;
+            offsets[((key >> shift) & 0x7ff) as usize + 1] += 1;
         }
-        for d in 1..4097 {
-            counts[d] += counts[d - 1];
+        for d in 1..offsets.len() {
+            offsets[d] += offsets[d - 1];
         }
-        for &key in &keys {
-            let digit = ((key >> shift) & 0xfff) as usize;
-            sorted[counts[digit]] = key;
-            counts[digit] += 1;
+        for (&key, &count) in keys.iter().zip(&counts) {
+            let digit = ((key >> shift) & 0x7ff) as usize;
+            sorted_keys[offsets[digit]] = key;
+            sorted_counts[offsets[digit]] = count;
+            offsets[digit] += 1;
         }
-        std::mem::swap(&mut keys, &mut sorted);
+        std::mem::swap(&mut keys, &mut sorted_keys);
+        std::mem::swap(&mut counts, &mut sorted_counts);
     }
-    let mut pairs = Pairs { i: Vec::new(), j: Vec::new(), wij: Vec::new(), wji: Vec::new(), t: Vec::new() };
+    let mut pairs = empty_pairs();
     let mut current = u32::MAX;
-    for key in keys {
+    for (key, count) in keys.into_iter().zip(counts) {
         let pair = key >> 2;
         if pair != current {
             current = pair;
@@ -129,12 +81,40 @@ fn aggregate_votes(rows: &[PairRow], n: usize) -> Option<Pairs> {
         }
         let last = pairs.i.len() - 1;
         match key & 3 {
-            0 => pairs.wij[last] += 1.0,
-            1 => pairs.wji[last] += 1.0,
-            _ => pairs.t[last] += 1.0,
+            0 => pairs.wij[last] += count,
+            1 => pairs.wji[last] += count,
+            _ => pairs.t[last] += count,
         }
     }
-    Some(pairs)
+    pairs
+}
+
+/// Counts per pair in a hash map, pairs in order of first appearance (more
+/// items than the dense solver takes, which then reports them).
+fn aggregate_hashed(rows: &[PairRow]) -> Pairs {
+    let mut pairs = empty_pairs();
+    let mut table = std::collections::HashMap::new();
+    for row in rows {
+        let (i, j) = (row.a.min(row.b), row.a.max(row.b));
+        let key = (u64::from(i) << 32) | u64::from(j);
+        let slot = *table.entry(key).or_insert_with(|| {
+            pairs.i.push(i);
+            pairs.j.push(j);
+            pairs.wij.push(0.0);
+            pairs.wji.push(0.0);
+            pairs.t.push(0.0);
+            pairs.i.len() - 1
+        });
+        if row.a < row.b {
+            pairs.wij[slot] += row.wins_a;
+            pairs.wji[slot] += row.wins_b;
+        } else {
+            pairs.wij[slot] += row.wins_b;
+            pairs.wji[slot] += row.wins_a;
+        }
+        pairs.t[slot] += row.ties;
+    }
+    pairs
 }
 
 /// Which coordinate the constraint eliminates, and how.
@@ -157,6 +137,8 @@ struct Problem<'a> {
     kernel: Option<PairKernel>,
     /// Plackett–Luce's per-position terms as two fused f64 passes.
     ranking_kernel: Option<RankingKernel>,
+    /// Threads the kernels run on (results do not depend on it).
+    threads: usize,
 }
 
 /// `graphs::pair_terms` compiled by the CPU backend, with its input and output
@@ -187,7 +169,7 @@ impl PairKernel {
     }
 
     /// Runs the kernel at parameters `p`; its outputs are then in `self.outputs`.
-    fn run(&self, pairs: &Pairs, p: &[f64], n: usize) -> Result<(), RatingsError> {
+    fn run(&self, pairs: &Pairs, p: &[f64], n: usize, threads: usize) -> Result<(), RatingsError> {
         let mut inputs = self.inputs.borrow_mut();
         for (d, (&i, &j)) in inputs[0].iter_mut().zip(pairs.i.iter().zip(&pairs.j)) {
             *d = p[i as usize] - p[j as usize];
@@ -197,7 +179,7 @@ impl PairKernel {
         }
         let mut outputs = self.outputs.borrow_mut();
         self.compiled
-            .run_into(&self.batch, &inputs, plumb_cpu::default_threads(), &mut outputs)
+            .run_into(&self.batch, &inputs, threads, &mut outputs)
             .map_err(|e| RatingsError { code: "P0609", message: format!("the fit's kernel failed: {e}") })
     }
 }
@@ -243,7 +225,7 @@ impl RankingKernel {
     }
 
     /// Runs both passes at parameters `p`; their outputs are then in `weight_outputs` and `stage_outputs`.
-    fn run(&self, rankings: &[Vec<u32>], p: &[f64]) -> Result<(), RatingsError> {
+    fn run(&self, rankings: &[Vec<u32>], p: &[f64], threads: usize) -> Result<(), RatingsError> {
         let failed =
             |e: plumb_cpu::CpuError| RatingsError { code: "P0609", message: format!("the fit's kernel failed: {e}") };
         let mut weight_inputs = self.weight_inputs.borrow_mut();
@@ -255,9 +237,7 @@ impl RankingKernel {
             }
         }
         let mut weight_outputs = self.weight_outputs.borrow_mut();
-        self.weights
-            .run_into(&self.batch, &weight_inputs, plumb_cpu::default_threads(), &mut weight_outputs)
-            .map_err(failed)?;
+        self.weights.run_into(&self.batch, &weight_inputs, threads, &mut weight_outputs).map_err(failed)?;
         let w = per_pair(&weight_outputs, "w");
         let mut stage_inputs = self.stage_inputs.borrow_mut();
         let (suffix, rest) = stage_inputs.split_at_mut(1);
@@ -271,9 +251,7 @@ impl RankingKernel {
         }
         rest[0].copy_from_slice(&weight_inputs[0]);
         let mut stage_outputs = self.stage_outputs.borrow_mut();
-        self.stages
-            .run_into(&self.batch, &stage_inputs, plumb_cpu::default_threads(), &mut stage_outputs)
-            .map_err(failed)
+        self.stages.run_into(&self.batch, &stage_inputs, threads, &mut stage_outputs).map_err(failed)
     }
 }
 
@@ -347,7 +325,7 @@ impl Problem<'_> {
         let mut f = 0.0;
         if let (Some(pairs), Some(kernel)) = (&self.pairs, &self.kernel) {
             // A kernel that cannot run (it compiled, so only on a bug) makes the point unusable.
-            if kernel.run(pairs, p, n).is_err() {
+            if kernel.run(pairs, p, n, self.threads).is_err() {
                 return f64::NAN;
             }
             let outputs = kernel.outputs.borrow();
@@ -414,7 +392,7 @@ impl Problem<'_> {
             }
         }
         if let (Some(rankings), Some(kernel)) = (self.rankings, &self.ranking_kernel) {
-            if kernel.run(rankings, p).is_err() {
+            if kernel.run(rankings, p, self.threads).is_err() {
                 return f64::NAN;
             }
             let weight_outputs = kernel.weight_outputs.borrow();
@@ -592,7 +570,7 @@ fn davidson_terms(d: f64, alpha: f64, wij: f64, wji: f64, t: f64) -> (f64, f64, 
 /// The most parameters the dense Hessian handles (three 200 MB matrices at the limit).
 pub const MAX_DENSE: usize = 5000;
 
-fn problem<'a>(data: &'a Dataset, opts: &Options) -> Result<Problem<'a>, RatingsError> {
+fn problem<'a>(data: &'a Dataset, opts: &Options, threads: usize) -> Result<Problem<'a>, RatingsError> {
     let n = data.items.len();
     let m = if opts.model == Model::Davidson { n + 1 } else { n };
     let mut prob = Problem {
@@ -604,6 +582,7 @@ fn problem<'a>(data: &'a Dataset, opts: &Options) -> Result<Problem<'a>, Ratings
         rankings: None,
         kernel: None,
         ranking_kernel: None,
+        threads,
     };
     match (&data.observations, opts.model) {
         (Observations::Rankings(r), Model::PlackettLuce) => {
@@ -913,11 +892,19 @@ fn newton(
     Ok((p, iterations, se))
 }
 
-fn fit_from(data: &Dataset, opts: &Options, start: Option<&[f64]>, want_se: bool) -> Result<Fit, RatingsError> {
+/// A fit from `start` (θ = 0 when `None`), with standard errors when `want_se`;
+/// the kernels run on `threads` threads.
+fn fit_from(
+    data: &Dataset,
+    opts: &Options,
+    start: Option<&[f64]>,
+    want_se: bool,
+    threads: usize,
+) -> Result<Fit, RatingsError> {
     if opts.l2.is_nan() || opts.l2 < 0.0 || !opts.l2.is_finite() {
         return Err(RatingsError { code: "P0606", message: format!("--l2 must be a number ≥ 0, found {}", opts.l2) });
     }
-    let prob = problem(data, opts)?;
+    let prob = problem(data, opts, threads)?;
     check_existence(&prob, data, opts)?;
     let c = match opts.reference {
         Some(k) if k < prob.n => Constraint { k, mean_zero: false },
@@ -946,7 +933,7 @@ fn fit_from(data: &Dataset, opts: &Options, start: Option<&[f64]>, want_se: bool
 
 /// Fits the model by maximum likelihood (maximum a posteriori with `l2` > 0).
 pub fn fit(data: &Dataset, opts: &Options) -> Result<Fit, RatingsError> {
-    fit_from(data, opts, None, true)
+    fit_from(data, opts, None, true, plumb_cpu::default_threads())
 }
 
 /// SplitMix64: a small, seeded, portable generator.
@@ -978,9 +965,35 @@ pub fn bootstrap(
     replicates: usize,
     seed: u64,
 ) -> Result<Intervals, RatingsError> {
+    bootstrap_with_progress(data, opts, estimate, replicates, seed, &|_| {})
+}
+
+/// [`bootstrap`], calling `progress(done)` as resamples finish. Resamples run
+/// on all cores, each drawn from its own generator (seeded by `seed` and its
+/// index) and refitted on one thread, so the intervals do not depend on the
+/// number of cores; a failure is reported for the first failing resample.
+pub fn bootstrap_with_progress(
+    data: &Dataset,
+    opts: &Options,
+    estimate: &Fit,
+    replicates: usize,
+    seed: u64,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Intervals, RatingsError> {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    bootstrap_on(data, opts, estimate, replicates, seed, progress, cores)
+}
+
+fn bootstrap_on(
+    data: &Dataset,
+    opts: &Options,
+    estimate: &Fit,
+    replicates: usize,
+    seed: u64,
+    progress: &(dyn Fn(usize) + Sync),
+    workers: usize,
+) -> Result<Intervals, RatingsError> {
     let n = data.items.len();
-    let mut rng = Rng(seed);
-    let mut draws: Vec<Vec<f64>> = vec![Vec::with_capacity(replicates); n];
     let mut start = estimate.abilities.clone();
     if let Some(nu) = estimate.tie_param {
         start.push(nu.ln());
@@ -1004,7 +1017,8 @@ pub fn bootstrap(
     let draws_per = total.round() as usize;
     // One comparison per cell (the usual one-vote-per-row CSV): draw cells directly.
     let unit = cells.iter().all(|c| c.2 == 1.0);
-    for replicate in 0..replicates {
+    let resample = |replicate: usize| -> Result<Vec<f64>, RatingsError> {
+        let mut rng = Rng(Rng(seed ^ (replicate as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)).next());
         let mut counts = vec![0.0f64; cells.len()];
         for _ in 0..draws_per {
             let at = if unit {
@@ -1040,13 +1054,51 @@ pub fn bootstrap(
             }
         };
         let sample = Dataset { items: data.items.clone(), observations };
-        let refit = fit_from(&sample, opts, Some(&start), false).map_err(|e| RatingsError {
+        let refit = fit_from(&sample, opts, Some(&start), false, 1).map_err(|e| RatingsError {
             code: e.code,
             message: format!("bootstrap resample {}: {}", replicate + 1, e.message),
         })?;
-        for (i, &a) in refit.abilities.iter().enumerate() {
+        Ok(refit.abilities)
+    };
+    // Resamples are handed out in order; after a failure no new one starts, and
+    // every earlier one has already started, so the first failure is found.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let workers = workers.min(replicates).max(1);
+    let work = || {
+        let mut results = Vec::new();
+        while !failed.load(std::sync::atomic::Ordering::SeqCst) {
+            let replicate = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if replicate >= replicates {
+                break;
+            }
+            let result = resample(replicate);
+            if result.is_err() {
+                failed.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            results.push((replicate, result));
+            progress(done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1);
+        }
+        results
+    };
+    let mut results: Vec<(usize, Result<Vec<f64>, RatingsError>)> = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
+        let mut all = work();
+        for handle in others {
+            all.extend(handle.join().unwrap_or_default());
+        }
+        all
+    });
+    results.sort_by_key(|(replicate, _)| *replicate);
+    let mut draws: Vec<Vec<f64>> = vec![Vec::with_capacity(replicates); n];
+    for (_, result) in results {
+        for (i, a) in result?.into_iter().enumerate() {
             draws[i].push(a);
         }
+    }
+    if draws.first().is_some_and(|d| d.len() != replicates) {
+        return Err(RatingsError { code: "P0609", message: "a bootstrap worker failed".into() });
     }
     let mut lower = Vec::with_capacity(n);
     let mut upper = Vec::with_capacity(n);
@@ -1072,22 +1124,86 @@ mod tests {
     }
 
     #[test]
-    fn sorted_votes_aggregate_exactly_as_the_table() {
-        let mut state = 3;
-        for n in [2usize, 7, 300, 2048] {
-            let rows: Vec<PairRow> = (0..20_000)
-                .map(|_| {
-                    let a = (next(&mut state) % n as u64) as u32;
-                    let b = ((u64::from(a) + 1 + next(&mut state) % (n as u64 - 1)) % n as u64) as u32;
-                    let (wins_a, wins_b, ties) =
-                        [(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)][(next(&mut state) % 3) as usize];
-                    PairRow { a, b, wins_a, wins_b, ties }
-                })
-                .collect();
-            assert_eq!(aggregate_votes(&rows, n), Some(aggregate_rows(&rows, n)), "{n} items");
+    fn bootstrap_intervals_do_not_depend_on_the_workers() {
+        let mut state = 11;
+        let rows: Vec<PairRow> = (0..3000)
+            .map(|k| {
+                let a = (k % 12) as u32;
+                let b = ((k + 1 + next(&mut state) as usize % 11) % 12) as u32;
+                let won = !next(&mut state).is_multiple_of(3);
+                PairRow { a, b, wins_a: f64::from(u8::from(won)), wins_b: f64::from(u8::from(!won)), ties: 0.0 }
+            })
+            .collect();
+        let data =
+            Dataset { items: (0..12).map(|i| format!("i{i}")).collect(), observations: Observations::Pairs(rows) };
+        let opts = Options::new(Model::BradleyTerry);
+        let estimate = fit(&data, &opts).unwrap();
+        let seen = std::sync::atomic::AtomicUsize::new(0);
+        let count = |done: usize| {
+            seen.fetch_max(done, std::sync::atomic::Ordering::SeqCst);
+        };
+        let one = bootstrap_on(&data, &opts, &estimate, 30, 5, &count, 1).unwrap();
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 30);
+        for workers in [2, 3, 8] {
+            assert_eq!(
+                bootstrap_on(&data, &opts, &estimate, 30, 5, &|_| {}, workers).unwrap(),
+                one,
+                "{workers} workers"
+            );
         }
-        let counts = [PairRow { a: 0, b: 1, wins_a: 2.0, wins_b: 0.0, ties: 0.0 }];
-        assert_eq!(aggregate_votes(&counts, 2), None);
-        assert_eq!(aggregate_votes(&[], 2049), None);
+    }
+
+    /// An independent reference: counts summed per (i, j) in row order in a map.
+    fn reference(rows: &[PairRow]) -> Pairs {
+        let mut map: std::collections::BTreeMap<(u32, u32), [f64; 3]> = Default::default();
+        for row in rows {
+            let (i, j) = (row.a.min(row.b), row.a.max(row.b));
+            let (i_won, j_won) = if row.a < row.b { (row.wins_a, row.wins_b) } else { (row.wins_b, row.wins_a) };
+            if i_won == 0.0 && j_won == 0.0 && row.ties == 0.0 {
+                continue;
+            }
+            let cell = map.entry((i, j)).or_default();
+            cell[0] += i_won;
+            cell[1] += j_won;
+            cell[2] += row.ties;
+        }
+        let mut pairs = empty_pairs();
+        for ((i, j), [wij, wji, t]) in map {
+            pairs.i.push(i);
+            pairs.j.push(j);
+            pairs.wij.push(wij);
+            pairs.wji.push(wji);
+            pairs.t.push(t);
+        }
+        pairs
+    }
+
+    #[test]
+    fn sorting_aggregates_exactly_as_a_map_in_row_order() {
+        let mut state = 3;
+        for (n, rows) in [(2usize, 50), (7, 3000), (300, 20_000), (2048, 20_000), (5000, 20_000)] {
+            for kind in 0..3 {
+                let rows: Vec<PairRow> = (0..rows)
+                    .map(|_| {
+                        let a = (next(&mut state) % n as u64) as u32;
+                        let b = ((u64::from(a) + 1 + next(&mut state) % (n as u64 - 1)) % n as u64) as u32;
+                        let mut count = || match kind {
+                            // One vote per row; integer counts (zeros included); fractional counts.
+                            0 => 0.0,
+                            1 => (next(&mut state) % 3) as f64,
+                            _ => (next(&mut state) % 1000) as f64 / 7.0,
+                        };
+                        if kind == 0 {
+                            let one = [(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)];
+                            let (wins_a, wins_b, ties) = one[(next(&mut state) % 3) as usize];
+                            PairRow { a, b, wins_a, wins_b, ties }
+                        } else {
+                            PairRow { a, b, wins_a: count(), wins_b: count(), ties: count() }
+                        }
+                    })
+                    .collect();
+                assert_eq!(aggregate_sorted(&rows, n), reference(&rows), "{n} items, kind {kind}");
+            }
+        }
     }
 }

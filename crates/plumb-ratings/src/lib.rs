@@ -10,7 +10,7 @@ pub mod graphs;
 mod linalg;
 
 pub use data::{Dataset, Observations, PairRow, load, parse_csv, parse_rankings};
-pub use fit::{MAX_DENSE, bootstrap, fit};
+pub use fit::{MAX_DENSE, bootstrap, bootstrap_with_progress, fit};
 
 /// A coded error (`P06xx`) with a message that names the file and line where one applies.
 #[derive(Clone, Debug, PartialEq)]
