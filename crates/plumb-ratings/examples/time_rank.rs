@@ -18,9 +18,10 @@ fn main() {
     let fit = plumb_ratings::fit(&data, &options).expect("fits");
     let total = start.elapsed();
     println!(
-        "{} items, {} comparisons{}: load {:.3} s, fit {:.3} s ({} Newton iterations), total {:.3} s",
+        "{} items, {} {}{}: load {:.3} s, fit {:.3} s ({} Newton iterations), total {:.3} s",
         data.items.len(),
         data.units(),
+        if matches!(data.observations, plumb_ratings::Observations::Rankings(_)) { "rankings" } else { "comparisons" },
         if kernels { "" } else { " (native loop)" },
         loaded.as_secs_f64(),
         (total - loaded).as_secs_f64(),
