@@ -112,20 +112,44 @@ pub fn parse_csv(text: &str, file: &str) -> Result<Dataset, RatingsError> {
             );
         }
     };
-    // The body is parsed in pieces cut at line ends (two threads for large files),
-    // each with its own item table; the tables are then merged in file order, so
-    // items keep their order of first appearance and the result does not depend
-    // on the cut. An error is the first one in the file.
     let body_start = match lines.next() {
         Some((_, first)) => first.as_ptr() as usize - text.as_ptr() as usize,
         None => text.len(),
     };
-    let body = &text[body_start..];
     let first_line = text[..body_start].matches('\n').count();
+    let (items, rows) = parse_in_pieces(
+        &text[body_start..],
+        file,
+        first_line,
+        &|piece| parse_rows(piece, &columns, counts),
+        |r: &mut PairRow, global| {
+            r.a = global[r.a as usize];
+            r.b = global[r.b as usize];
+        },
+    )?;
+    if rows.is_empty() {
+        return err("P0601", format!("{file} has a header but no comparisons"));
+    }
+    Ok(Dataset { items, observations: Observations::Pairs(rows) })
+}
+
+/// Parses `text` (whose first line is line `first_line + 1` of `file`) in pieces
+/// cut at line ends, on all cores for large texts, each piece with its own item
+/// table; the tables are then merged in file order and `remap` puts each row on
+/// the merged indices in place (rows stay where their piece allocated them,
+/// close together, which the fits' passes over rankings feel), so items keep
+/// their order of first appearance and the result does not depend on the cut.
+/// An error is the first one in the file.
+fn parse_in_pieces<T: Send>(
+    text: &str,
+    file: &str,
+    first_line: usize,
+    parse: &(dyn Fn(&str) -> PieceResult<T> + Sync),
+    remap: impl Fn(&mut T, &[u32]),
+) -> Result<(Vec<String>, Vec<T>), RatingsError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let pieces = split_at_line_ends(body, if body.len() > 1 << 20 { threads } else { 1 });
-    let parse = |piece: &str| parse_rows(piece, &columns, counts);
-    let parsed: Vec<Result<Piece, (usize, RatingsError)>> = if pieces.len() == 1 {
+    let pieces = split_at_line_ends(text, if text.len() > 1 << 20 { threads } else { 1 });
+    let parsed: Vec<PieceResult<T>> = if pieces.len() == 1 {
         vec![parse(pieces[0])]
     } else {
         std::thread::scope(|scope| {
@@ -147,13 +171,18 @@ pub fn parse_csv(text: &str, file: &str) -> Result<Dataset, RatingsError> {
             }
         };
         let global: Vec<u32> = piece.items.iter().map(|name| interner.get(name)).collect();
-        rows.extend(piece.rows.into_iter().map(|r| PairRow { a: global[r.a as usize], b: global[r.b as usize], ..r }));
+        let mut piece_rows = piece.rows;
+        for row in &mut piece_rows {
+            remap(row, &global);
+        }
+        if rows.is_empty() {
+            rows = piece_rows;
+        } else {
+            rows.extend(piece_rows);
+        }
         line_offset += piece.lines;
     }
-    if rows.is_empty() {
-        return err("P0601", format!("{file} has a header but no comparisons"));
-    }
-    Ok(Dataset { items: interner.items, observations: Observations::Pairs(rows) })
+    Ok((interner.items, rows))
 }
 
 fn internal_error() -> RatingsError {
@@ -177,10 +206,13 @@ fn split_at_line_ends(text: &str, parts: usize) -> Vec<&str> {
     pieces
 }
 
-/// The rows of one piece of a CSV body, over the piece's own item indices.
-struct Piece {
+/// A piece's rows, or its first error with the error's line index in the piece.
+type PieceResult<T> = Result<Piece<T>, (usize, RatingsError)>;
+
+/// The rows of one piece of a file, over the piece's own item indices.
+struct Piece<T> {
     items: Vec<String>,
-    rows: Vec<PairRow>,
+    rows: Vec<T>,
     /// Lines in the piece (so the next piece knows its first line number; every
     /// piece but the last ends with a line end, so this is its count of them).
     lines: usize,
@@ -188,7 +220,7 @@ struct Piece {
 
 /// Parses the rows of one piece; an error comes with its line index in the piece
 /// and a message without the location.
-fn parse_rows(piece: &str, columns: &[&str], counts: bool) -> Result<Piece, (usize, RatingsError)> {
+fn parse_rows(piece: &str, columns: &[&str], counts: bool) -> PieceResult<PairRow> {
     let width = columns.len();
     let fail = |line: usize, message: String| Err((line, RatingsError { code: "P0602", message }));
     let mut interner = Interner::default();
@@ -237,42 +269,52 @@ fn parse_rows(piece: &str, columns: &[&str], counts: bool) -> Result<Piece, (usi
 
 /// Parses JSONL rankings: each non-blank line a JSON array of item names, best first.
 pub fn parse_rankings(text: &str, file: &str) -> Result<Dataset, RatingsError> {
+    let (items, rankings) = parse_in_pieces(text, file, 0, &parse_ranking_lines, |ranking: &mut Vec<u32>, global| {
+        ranking.iter_mut().for_each(|i| *i = global[*i as usize]);
+    })?;
+    if rankings.is_empty() {
+        return err("P0601", format!("{file} has no rankings"));
+    }
+    Ok(Dataset { items, observations: Observations::Rankings(rankings) })
+}
+
+/// The rankings of one piece of a JSONL file (see [`parse_rows`] for the error form).
+fn parse_ranking_lines(piece: &str) -> PieceResult<Vec<u32>> {
+    let fail = |line: usize, message: String| Err((line, RatingsError { code: "P0603", message }));
     let mut interner = Interner::default();
     let mut rankings = Vec::new();
-    for (index, line) in text.lines().enumerate() {
+    let mut lines = 0;
+    for (index, line) in piece.lines().enumerate() {
+        lines = index + 1;
         if line.trim().is_empty() {
             continue;
         }
-        let at = format!("{file}:{}", index + 1);
         let value: serde_json::Value = match serde_json::from_str(line) {
             Ok(value) => value,
-            Err(error) => return err("P0603", format!("{at}: not valid JSON ({error})")),
+            Err(error) => return fail(index, format!("not valid JSON ({error})")),
         };
         let Some(list) = value.as_array() else {
-            return err("P0603", format!("{at}: a ranking must be a JSON array of item names, best first"));
+            return fail(index, "a ranking must be a JSON array of item names, best first".into());
         };
         let mut ranking = Vec::with_capacity(list.len());
         for entry in list {
             let name = match entry {
                 serde_json::Value::String(s) if !s.is_empty() => s.clone(),
                 serde_json::Value::Number(n) => n.to_string(),
-                other => return err("P0603", format!("{at}: an item must be a non-empty string, found {other}")),
+                other => return fail(index, format!("an item must be a non-empty string, found {other}")),
             };
             let i = interner.get(&name);
             if ranking.contains(&i) {
-                return err("P0603", format!("{at}: `{name}` appears twice in one ranking"));
+                return fail(index, format!("`{name}` appears twice in one ranking"));
             }
             ranking.push(i);
         }
         if ranking.len() < 2 {
-            return err("P0603", format!("{at}: a ranking needs at least two items"));
+            return fail(index, "a ranking needs at least two items".into());
         }
         rankings.push(ranking);
     }
-    if rankings.is_empty() {
-        return err("P0601", format!("{file} has no rankings"));
-    }
-    Ok(Dataset { items: interner.items, observations: Observations::Rankings(rankings) })
+    Ok(Piece { items: interner.items, rows: rankings, lines })
 }
 
 #[cfg(test)]

@@ -553,3 +553,48 @@ fn large_files_parse_as_one_piece_would() {
         assert!(error.message.starts_with(&want), "{} (want {want})", error.message);
     }
 }
+
+/// JSONL rankings over 1 MB are parsed in pieces too: same items, rankings and
+/// error lines as one piece would give.
+#[test]
+fn large_ranking_files_parse_as_one_piece_would() {
+    let count = 100_000;
+    let mut text = String::new();
+    let mut items: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    let mut expected = Vec::new();
+    for k in 0..count {
+        let names: Vec<String> = (0..3 + k % 3)
+            .map(|j| format!("é{}", (k * 31 + j * 7) % 500 + if k > count / 2 { 500 } else { 0 }))
+            .collect();
+        let mut ranking = Vec::new();
+        let mut unique = Vec::new();
+        for name in names {
+            if !unique.contains(&name) {
+                unique.push(name);
+            }
+        }
+        for name in &unique {
+            let next = items.len() as u32;
+            let index = *seen.entry(name.clone()).or_insert_with(|| {
+                items.push(name.clone());
+                next
+            });
+            ranking.push(index);
+        }
+        text.push_str(&serde_json::to_string(&unique).unwrap());
+        text.push('\n');
+        expected.push(ranking);
+    }
+    assert!(text.len() > 1 << 20, "large enough to be split");
+    let data = parse_rankings(&text, "r.jsonl").unwrap();
+    assert_eq!(data.items, items);
+    assert_eq!(data.observations, Observations::Rankings(expected));
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    for bad in [lines.len() - 2, lines.len() / 2 + 5] {
+        let broken: String = lines.iter().enumerate().map(|(k, l)| if k == bad { "[\"x\"]\n" } else { l }).collect();
+        let error = parse_rankings(&broken, "r.jsonl").unwrap_err();
+        let want = format!("r.jsonl:{}: a ranking needs at least two items", bad + 1);
+        assert!(error.message.starts_with(&want), "{} (want {want})", error.message);
+    }
+}
