@@ -981,8 +981,15 @@ pub fn bootstrap_with_progress(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<Intervals, RatingsError> {
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    bootstrap_on(data, opts, estimate, replicates, seed, progress, cores)
+    // Each refit holds three dense m×m matrices: keep all workers' together under ~2 GB.
+    let m = data.items.len() + 1;
+    let per_worker = 3 * 8 * m * m;
+    let workers = cores.min((BOOTSTRAP_MEMORY / per_worker).max(1));
+    bootstrap_on(data, opts, estimate, replicates, seed, progress, workers)
 }
+
+/// The memory the concurrent bootstrap refits' dense matrices may take together.
+const BOOTSTRAP_MEMORY: usize = 2 << 30;
 
 fn bootstrap_on(
     data: &Dataset,
