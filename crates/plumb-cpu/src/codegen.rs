@@ -584,6 +584,34 @@ impl Emitter<'_> {
         Ok(v)
     }
 
+    /// The lane mask of `cond ≠ 0` for a select. A comparison (or an `and`/`or`
+    /// of comparisons) gives its mask directly rather than through its 1.0/0.0
+    /// value, which saves a blend and a compare per use.
+    fn mask(
+        &mut self,
+        b: &mut FunctionBuilder,
+        cond: NodeId,
+        values: &mut HashMap<NodeId, Value>,
+        row: Option<(Value, u32)>,
+        token: Option<(Value, u32)>,
+    ) -> Result<Value, Unsupported> {
+        if let Op::Binary(op, x, y) = self.graph.node(cond).op {
+            if let Some(cc) = comparison(op) {
+                let x = self.value(b, x, values, row, token)?;
+                let y = self.value(b, y, values, row, token)?;
+                return Ok(math::cmp(b, cc, x, y));
+            }
+            if matches!(op, Binary::And | Binary::Or) {
+                let p = self.mask(b, x, values, row, token)?;
+                let q = self.mask(b, y, values, row, token)?;
+                return Ok(if op == Binary::And { b.ins().band(p, q) } else { b.ins().bor(p, q) });
+            }
+        }
+        let value = self.value(b, cond, values, row, token)?;
+        let zero = math::splat(b, 0.0);
+        Ok(math::cmp(b, FloatCC::NotEqual, value, zero))
+    }
+
     fn emit(
         &mut self,
         b: &mut FunctionBuilder,
@@ -607,19 +635,28 @@ impl Emitter<'_> {
                 binary(b, op, x, y, exponent)
             }
             Op::Select(c, a, d) => {
-                let cond = get(self, b, c)?;
+                let mask = self.mask(b, c, values, row, token)?;
+                let mut get = |s: &mut Self, b: &mut FunctionBuilder, o: NodeId| s.value(b, o, values, row, token);
                 let x = get(self, b, a)?;
                 let y = get(self, b, d)?;
-                let zero = math::splat(b, 0.0);
-                let mask = math::cmp(b, FloatCC::NotEqual, cond, zero);
                 math::select(b, mask, x, y)
             }
             Op::Clamp(x, lo, hi) => {
+                let bounds = (self.constant_exponents.get(&lo).copied(), self.constant_exponents.get(&hi).copied());
                 let x = get(self, b, x)?;
-                let lo = get(self, b, lo)?;
-                let hi = get(self, b, hi)?;
-                let t = b.ins().fmax(x, lo);
-                b.ins().fmin(t, hi)
+                match bounds {
+                    // Constant bounds that are neither NaN nor ±0 (where the blends' choice of
+                    // zero would differ from fmax/fmin): two compare-and-blends, NaN restored.
+                    (Some(lo), Some(hi)) if lo.is_finite() && hi.is_finite() && lo != 0.0 && hi != 0.0 && lo <= hi => {
+                        math::clamp_constant(b, x, lo as f32, hi as f32)
+                    }
+                    _ => {
+                        let lo = get(self, b, lo)?;
+                        let hi = get(self, b, hi)?;
+                        let t = b.ins().fmax(x, lo);
+                        b.ins().fmin(t, hi)
+                    }
+                }
             }
             other => return Err(Unsupported(format!("%{}: {other:?} is not compiled for the CPU", id.0))),
         })
