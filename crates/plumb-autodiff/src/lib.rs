@@ -184,7 +184,7 @@ fn rule(
                     let square = g.mul(x, x);
                     let minus_half = g.constant(-0.5);
                     let log_pdf = g.mul(minus_half, square);
-                    let ln_sqrt_2pi = g.constant(0.918_938_533_204_672_8);
+                    let ln_sqrt_2pi = g.constant(plumb_ir::math::LN_SQRT_2PI);
                     let log_pdf = g.sub(log_pdf, ln_sqrt_2pi);
                     let log_ratio = g.sub(log_pdf, y);
                     g.unary(Unary::Exp, log_ratio)

@@ -366,25 +366,8 @@ pub fn log1mexp(b: &mut FunctionBuilder, x: Value) -> Value {
     select(b, bad, nan, result)
 }
 
-/// log erfc(z) = log t − z² + P(t) with t = 1/(1 + z/2), z ≥ 0 (Numerical
-/// Recipes' Chebyshev fit `erfcc`: erfc to 1.2e-7 relative for every z ≥ 0);
-/// P's coefficients, highest degree first.
-#[allow(clippy::excessive_precision)] // the published coefficients
-pub const LOG_ERFC_T: [f32; 10] = [
-    0.170_872_77,
-    -0.822_152_23,
-    1.488_515_87,
-    -1.135_203_98,
-    0.278_868_07,
-    -0.186_288_06,
-    0.096_784_18,
-    0.374_091_96,
-    1.000_023_68,
-    -1.265_512_23,
-];
-
 /// log Φ(x): log(erfc(|x|/√2)/2) for x < 0, log1p(−erfc(x/√2)/2) otherwise,
-/// with log erfc from [`LOG_ERFC_T`], so neither tail under- or overflows.
+/// with log erfc from `plumb_ir::math::LOG_ERFC_T`, so neither tail under- or overflows.
 pub fn log_ndtr(b: &mut FunctionBuilder, x: Value) -> Value {
     let ax = abs(b, x);
     let scale = splat(b, std::f32::consts::FRAC_1_SQRT_2);
@@ -393,7 +376,7 @@ pub fn log_ndtr(b: &mut FunctionBuilder, x: Value) -> Value {
     let one = splat(b, 1.0);
     let denominator = b.ins().fma(half, z, one);
     let t = b.ins().fdiv(one, denominator);
-    let p = poly(b, t, &LOG_ERFC_T);
+    let p = poly(b, t, &plumb_ir::math::LOG_ERFC_T);
     let zz = b.ins().fmul(z, z);
     let q = b.ins().fsub(p, zz);
     let log_t = log(b, t);

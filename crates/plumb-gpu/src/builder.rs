@@ -22,22 +22,6 @@ use naga::{
     Statement, Type, UnaryOperator,
 };
 
-/// log erfc(z) = log t − z² + P(t), t = 1/(1 + z/2): Numerical Recipes' `erfcc`
-/// fit (erfc to 1.2e-7 relative for z ≥ 0); P's coefficients, highest degree first.
-#[allow(clippy::excessive_precision)] // the published coefficients
-const LOG_ERFC_T: [f32; 10] = [
-    0.170_872_77,
-    -0.822_152_23,
-    1.488_515_87,
-    -1.135_203_98,
-    0.278_868_07,
-    -0.186_288_06,
-    0.096_784_18,
-    0.374_091_96,
-    1.000_023_68,
-    -1.265_512_23,
-];
-
 pub type H = Handle<Expression>;
 
 /// The scalar types the kernels use.
@@ -464,7 +448,7 @@ impl FnBuilder {
         let half_z = self.mul(half, z);
         let denominator = self.add(half_z, one);
         let t = self.div(one, denominator);
-        let p = self.poly(t, &LOG_ERFC_T);
+        let p = self.poly(t, &plumb_ir::math::LOG_ERFC_T);
         let zz = self.mul(z, z);
         let q = self.sub(p, zz);
         let log_t = self.log(t);

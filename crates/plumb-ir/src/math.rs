@@ -120,6 +120,25 @@ pub fn log1p(x: f64) -> f64 {
     y
 }
 
+/// ln √(2π): log φ(x) = −x²/2 − LN_SQRT_2PI.
+pub const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
+
+/// log erfc(z) = log t − z² + P(t) with t = 1/(1 + z/2), z ≥ 0: Numerical Recipes'
+/// Chebyshev fit `erfcc` (erfc within 1.2e-7 relative for every z ≥ 0), which the
+/// f32 backends (CPU and WGSL) use for `log_ndtr`. P's coefficients, highest degree first.
+pub const LOG_ERFC_T: [f32; 10] = [
+    0.170_872_77,
+    -0.822_152_23,
+    1.488_515_87,
+    -1.135_203_98,
+    0.278_868_07,
+    -0.186_288_06,
+    0.096_784_18,
+    0.374_091_96,
+    1.000_023_68,
+    -1.265_512_23,
+];
+
 /// log Φ(x), the log of the standard normal CDF, accurate in both tails:
 /// log(erfc(−x/√2)/2) below 0, log1p(−erfc(x/√2)/2) above, and below −30
 /// (where erfc nears the bottom of the f64 range) the asymptotic series
@@ -128,8 +147,6 @@ pub fn log1p(x: f64) -> f64 {
 /// Within 4e-15 relative below 0 and ≈ x²·1e-15 above (the rounding of x/√2,
 /// magnified by erfc's condition number), tested against 40-digit values.
 pub fn log_ndtr(x: f64) -> f64 {
-    /// ln √(2π).
-    const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
     if x < -30.0 {
         let z = 1.0 / (x * x);
         let series = 1.0 + z * (-1.0 + z * (3.0 + z * (-15.0 + z * (105.0 + z * -945.0))));

@@ -274,7 +274,7 @@ fn summed(outputs: &plumb_cpu::Outputs<f64>, name: &str) -> f64 {
 /// log Φ(x) and the inverse Mills ratio φ(x)/Φ(x).
 #[inline]
 fn log_cdf_and_mills(x: f64) -> (f64, f64) {
-    const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
+    use plumb_ir::math::LN_SQRT_2PI;
     if x > -30.0 {
         let cdf = 0.5 * libm::erfc(-x * std::f64::consts::FRAC_1_SQRT_2);
         let log_pdf = -0.5 * x * x - LN_SQRT_2PI;

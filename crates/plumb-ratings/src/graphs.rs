@@ -152,7 +152,7 @@ pub fn pair_terms(model: Model) -> Option<Graph> {
         let square = g.mul(d, d);
         let minus_half = g.constant(-0.5);
         let log_pdf = g.mul(minus_half, square);
-        let ln_sqrt_2pi = g.constant(0.918_938_533_204_672_8);
+        let ln_sqrt_2pi = g.constant(plumb_ir::math::LN_SQRT_2PI);
         let log_pdf = g.sub(log_pdf, ln_sqrt_2pi);
         let log_rp = g.sub(log_pdf, lp);
         let rp = g.unary(Unary::Exp, log_rp);
