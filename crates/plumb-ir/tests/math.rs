@@ -163,4 +163,29 @@ fn log_ndtr_matches_high_precision_values() {
     assert_eq!(math::log_ndtr(f64::NEG_INFINITY), f64::NEG_INFINITY);
     assert_eq!(math::log_ndtr(f64::INFINITY), 0.0);
     assert!(math::log_ndtr(f64::NAN).is_nan());
+    for (x, want) in reference {
+        let got = log_ndtr_by_chebyshev(x);
+        let tolerance = if x > 0.0 { 1e-15 * (8.0 + x * x) } else { 8e-15 };
+        assert!((got - want).abs() <= tolerance * want.abs(), "Chebyshev log_ndtr({x}) = {got:e}, want {want:e}");
+    }
+}
+
+/// log Φ as the GPU's f64 kernels compute it, from `LOG_ERFC_CHEBYSHEV`.
+fn log_ndtr_by_chebyshev(x: f64) -> f64 {
+    let z = x.abs() * std::f64::consts::FRAC_1_SQRT_2;
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let log_erfc = math::log(t) - z * z + math::chebyshev(&math::LOG_ERFC_CHEBYSHEV, 2.0 * t - 1.0);
+    if x < 0.0 { log_erfc - std::f64::consts::LN_2 } else { math::log1p(-0.5 * math::exp(log_erfc)) }
+}
+
+/// The Chebyshev form against the interpreter's erfc-based log Φ on a dense grid.
+#[test]
+fn log_ndtr_chebyshev_form_matches_the_interpreter() {
+    for i in 0..=200_000 {
+        let x = -60.0 + i as f64 * 0.0004;
+        let (got, want) = (log_ndtr_by_chebyshev(x), math::log_ndtr(x));
+        let tolerance = if x > 0.0 { 2e-15 * (8.0 + x * x) } else { 1e-14 };
+        let error = (got - want).abs() / want.abs();
+        assert!(error <= tolerance, "log_ndtr({x}): Chebyshev {got:e}, interpreter {want:e}");
+    }
 }
