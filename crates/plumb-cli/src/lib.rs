@@ -152,6 +152,9 @@ pub enum Command {
         bootstrap: Option<usize>,
         #[arg(long)]
         seed: Option<u64>,
+        /// Where the fit's kernels run (the Newton steps stay on the CPU).
+        #[arg(long, value_enum, default_value_t = rank::RankBackend::Cpu)]
+        backend: rank::RankBackend,
         /// Print {"items": [{"item", "ability", "se", "ci"?}], "loglik", "iterations", "tie_param"?}.
         #[arg(long)]
         json: bool,
@@ -201,7 +204,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Bench { name, rows, tokens, params, backend, threads, runs, json } => {
             bench_command(&name, rows, tokens, &params, backend, threads, runs, json)
         }
-        Command::Rank { file, model, l2, reference, ties, bootstrap, seed, json } => {
+        Command::Rank { file, model, l2, reference, ties, bootstrap, seed, backend, json } => {
             let request = rank::RankRequest {
                 file: &file,
                 model,
@@ -210,6 +213,7 @@ pub fn run(cli: Cli) -> i32 {
                 ties,
                 bootstrap,
                 seed,
+                backend,
                 json,
             };
             rank::rank_command(&request)

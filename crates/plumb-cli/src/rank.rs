@@ -18,6 +18,16 @@ pub enum RankModel {
     Pl,
 }
 
+/// The `--backend` choices.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RankBackend {
+    /// The CPU backend's f64 kernels on all cores.
+    #[default]
+    Cpu,
+    /// The GPU backend's f64 kernels (needs 64-bit float and integer shader support).
+    Gpu,
+}
+
 /// The `--ties` choices.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RankTies {
@@ -36,6 +46,7 @@ pub struct RankRequest<'a> {
     pub ties: Option<RankTies>,
     pub bootstrap: Option<usize>,
     pub seed: Option<u64>,
+    pub backend: RankBackend,
     pub json: bool,
 }
 
@@ -80,6 +91,10 @@ pub fn rank_command(request: &RankRequest) -> i32 {
     let mut options = Options::new(model);
     options.l2 = request.l2;
     options.ties = if request.ties.is_some() { Ties::Half } else { Ties::Ignore };
+    options.backend = match request.backend {
+        RankBackend::Cpu => plumb_ratings::Backend::Cpu,
+        RankBackend::Gpu => plumb_ratings::Backend::Gpu,
+    };
     if let Some(name) = request.reference {
         match data.index_of(name) {
             Some(index) => options.reference = Some(index),
@@ -165,5 +180,9 @@ pub fn rank_command(request: &RankRequest) -> i32 {
 
 fn fail(error: &plumb_ratings::RatingsError) -> i32 {
     eprintln!("error[{}]: {}", error.code, error.message);
+    if let Some(info) = plumb_diag::lookup(error.code) {
+        let title = info.title.trim_end_matches(" (rank)");
+        eprintln!("  help: {title} — `plumb explain {}` shows the cause and a fix", error.code);
+    }
     1
 }

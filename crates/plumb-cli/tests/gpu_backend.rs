@@ -1,6 +1,7 @@
 //! `--backend gpu` end to end (a `harness = false` target run by libtest-mimic):
 //! every stdlib loss on the GPU against the interpreter, `plumb bench --backend
-//! gpu`, and `plumb dump wgsl` (which needs no device). Where no adapter
+//! gpu`, `plumb rank --backend gpu` against the CPU fit, and `plumb dump wgsl`
+//! (which needs no device). Where no adapter
 //! exists, the device tests report themselves as ignored with the reason.
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
@@ -139,6 +140,87 @@ fn dump_wgsl() -> Result<(), String> {
     Ok(())
 }
 
+/// `plumb rank --backend gpu` against the CPU backend on generated votes and
+/// rankings, for every model: the same iterations, abilities within the fit's
+/// 1e-8 tolerance (they agree far closer), SEs and log-likelihoods to 1e-9.
+fn rank_on_the_gpu_matches_the_cpu() -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("plumb-rank-gpu-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut next = move |n: u64| {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % n
+    };
+    let mut votes = String::from("item_a,item_b,winner\n");
+    for _ in 0..20_000 {
+        let a = next(60);
+        let b = (a + 1 + next(59)) % 60;
+        // Higher-numbered items win more often; one vote in eight is a tie.
+        let winner = match next(8) {
+            0 => "tie",
+            _ if next(60 + a + b) < 30 + a => "a",
+            _ => "b",
+        };
+        votes.push_str(&format!("m{a},m{b},{winner}\n"));
+    }
+    let mut rankings = String::new();
+    for _ in 0..5_000 {
+        let mut items: Vec<u64> = Vec::new();
+        while items.len() < 2 + next(4) as usize {
+            let item = next(40);
+            if !items.contains(&item) {
+                items.push(item);
+            }
+        }
+        items.sort_by_key(|&i| std::cmp::Reverse(i + next(25)));
+        let names: Vec<String> = items.iter().map(|i| format!("\"r{i}\"")).collect();
+        rankings.push_str(&format!("[{}]\n", names.join(",")));
+    }
+    std::fs::write(dir.join("votes.csv"), votes).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("rankings.jsonl"), rankings).map_err(|e| e.to_string())?;
+    let rank = |args: &[&str]| -> Result<serde_json::Value, String> {
+        let output = Command::new(env!("CARGO_BIN_EXE_plumb"))
+            .arg("rank")
+            .args(args)
+            .arg("--json")
+            .current_dir(&dir)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if output.status.code() != Some(0) {
+            return Err(format!("plumb rank {args:?}: {}", String::from_utf8_lossy(&output.stderr)));
+        }
+        serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())
+    };
+    for args in [
+        &["votes.csv", "--model", "bt"][..],
+        &["votes.csv", "--model", "bt", "--l2", "0.5", "--reference", "m7"],
+        &["votes.csv", "--model", "thurstone", "--ties", "half"],
+        &["votes.csv", "--model", "davidson"],
+        &["rankings.jsonl"],
+        &["rankings.jsonl", "--l2", "0.1"],
+    ] {
+        let cpu = rank(args)?;
+        let gpu = rank(&[args, &["--backend", "gpu"]].concat())?;
+        let close = |a: &serde_json::Value, b: &serde_json::Value, tolerance: f64| {
+            let (a, b) = (a.as_f64().unwrap_or(f64::NAN), b.as_f64().unwrap_or(f64::NAN));
+            (a - b).abs() <= tolerance * (1.0 + a.abs())
+        };
+        let cpu_items = cpu["items"].as_array().ok_or("no items")?;
+        let gpu_items = gpu["items"].as_array().ok_or("no items")?;
+        let same = cpu["iterations"] == gpu["iterations"]
+            && close(&cpu["loglik"], &gpu["loglik"], 1e-9)
+            && cpu_items.len() == gpu_items.len()
+            && cpu_items.iter().zip(gpu_items).all(|(c, g)| {
+                c["item"] == g["item"] && close(&c["ability"], &g["ability"], 1e-8) && close(&c["se"], &g["se"], 1e-9)
+            });
+        if !same {
+            return Err(format!("plumb rank {args:?}: the GPU fit differs\ncpu: {cpu}\ngpu: {gpu}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 type DeviceTest = fn() -> Result<(), String>;
 
 fn main() {
@@ -153,6 +235,13 @@ fn main() {
         ("gpu::every_stdlib_loss_matches_the_interpreter", every_stdlib_loss_matches_the_interpreter),
         ("gpu::bench_prints_json", bench_json),
     ];
+    // The rating fits run f64 kernels, which need 64-bit shader support.
+    let f64_skip = skip.clone().or_else(|| match plumb_gpu::supports_f64() {
+        Ok(true) => None,
+        _ => Some("SKIPPED: the GPU has no 64-bit floats or integers in shaders".to_string()),
+    });
+    let f64_tests: Vec<(&str, DeviceTest)> =
+        vec![("gpu::rank_on_the_gpu_matches_the_cpu", rank_on_the_gpu_matches_the_cpu)];
     let mut trials: Vec<Trial> = gpu_tests
         .into_iter()
         .map(|(name, test)| {
@@ -163,6 +252,13 @@ fn main() {
             })
         })
         .collect();
+    for (name, test) in f64_tests {
+        let skip = f64_skip.clone();
+        trials.push(Trial::ignorable_test(name, move || match skip {
+            Some(reason) => Ok(Completion::ignored_with(reason)),
+            None => test().map(|()| Completion::Completed).map_err(Failed::from),
+        }));
+    }
     trials.push(Trial::test("dump_wgsl_needs_no_device", || dump_wgsl().map_err(Failed::from)));
     libtest_mimic::run(&args, trials).exit();
 }

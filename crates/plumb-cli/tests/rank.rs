@@ -100,3 +100,22 @@ fn bad_input_is_a_coded_error_and_misuse_exits_2() {
     assert_eq!(plumb(&["rank", "votes.csv", "--model", "davidson", "--ties", "half"], &dir).status.code(), Some(2));
     assert_eq!(plumb(&["rank", "votes.csv", "--l2", "-1"], &dir).status.code(), Some(2));
 }
+
+/// `--backend gpu` where no GPU can be found is a coded error with a help line
+/// (an unavailable wgpu backend stands in for a machine without a driver).
+#[test]
+fn gpu_backend_without_a_device_is_a_coded_error() {
+    let dir = scratch("no-gpu");
+    std::fs::write(dir.join("votes.csv"), VOTES).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_plumb"))
+        .args(["rank", "votes.csv", "--backend", "gpu"])
+        .env("WGPU_BACKEND", "metal")
+        .current_dir(&dir)
+        .output()
+        .expect("plumb runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error[P0611]") && stderr.contains("no GPU"), "{stderr}");
+    assert!(stderr.contains("help:"), "{stderr}");
+    assert!(output.stdout.is_empty());
+}

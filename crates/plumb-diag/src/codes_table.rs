@@ -2656,6 +2656,13 @@ train policy on prefs {
         right: r#"# plumb rank votes_top_5000_items.csv"#,
     },
     CodeInfo {
+        code: "P0611",
+        title: "backend that cannot run the fit's kernels (rank)",
+        explanation: r#"The fit's Newton iterations evaluate their per-pair (or per-position) terms as fused f64 kernels on the chosen backend, and that backend could not compile or run them. With `--backend gpu` this means: no GPU adapter was found (install a Vulkan driver; for software Vulkan `apt-get install mesa-vulkan-drivers libvulkan1` and set `WGPU_BACKEND=vulkan`), the device lacks 64-bit floats or integers in shaders (`SHADER_F64`, `SHADER_INT64`: most integrated and mobile GPUs), or the device failed during the fit. The message names the cause. The CPU backend (the default) runs every fit."#,
+        wrong: r#"# plumb rank votes.csv --backend gpu   (on a machine without a GPU driver)"#,
+        right: r#"# plumb rank votes.csv"#,
+    },
+    CodeInfo {
         code: "P0701",
         title: "model folder or file not found (model)",
         explanation: r#"The folder given to `--model` (of `plumb logprobs`, `plumb generate` or `plumb score`) does not exist, is not a folder, or lacks one of the three files Plumb reads: config.json, model.safetensors and tokenizer.json. Also raised when one of them cannot be read, and when a model or a training checkpoint cannot be written (a read-only folder, a full disk). Plumb reads Hugging Face folders whose weights are in one model.safetensors file: PyTorch `pytorch_model.bin` files and sharded weights (model-00001-of-00002.safetensors and an index) are not read. Save the model with `model.save_pretrained(dir, safe_serialization=True, max_shard_size="100GB")` and its tokenizer with `tokenizer.save_pretrained(dir)`, which writes tokenizer.json."#,

@@ -1,7 +1,8 @@
 //! A small builder over naga's IR for one compute function: typed helpers that
 //! append expressions (emitting each one where naga needs it), nested blocks,
-//! loops, and the f32 math the kernels use, including the stable forms of the
-//! delicate functions.
+//! loops, and the math the kernels use, including the stable forms of the
+//! delicate functions. Kernels compute in f32 or, with [`Types::wide`], in f64,
+//! whose exp/log/log1p/log Φ come from `math64.rs` (Vulkan has no f64 `Exp` or `Log`).
 //!
 //! Math (f32; `Exp`, `Log`, `Exp2`, `Log2` and `Sqrt` are the driver's):
 //! * `log`, `sqrt` get explicit special values (negative → NaN, 0 → −inf), which
@@ -27,8 +28,10 @@ pub type H = Handle<Expression>;
 /// The scalar types the kernels use.
 #[derive(Clone, Copy)]
 pub struct Types {
-    pub f32: Handle<Type>,
+    /// The float type values are stored and computed in: f32, or f64 when `wide`.
+    pub float: Handle<Type>,
     pub u32: Handle<Type>,
+    pub wide: bool,
 }
 
 /// Builds one function: expressions, local variables and a stack of blocks.
@@ -141,7 +144,16 @@ impl FnBuilder {
         self.push(Expression::Access { base: array, index })
     }
 
-    pub fn f(&mut self, v: f32) -> H {
+    /// A float literal of the kernel's precision (`v` rounded to f32 unless wide).
+    pub fn f(&mut self, v: f64) -> H {
+        if self.types.wide {
+            if v.is_finite() {
+                return self.push(Expression::Literal(Literal::F64(v)));
+            }
+            let bits = self.u64(v.to_bits());
+            return self.push(Expression::As { expr: bits, kind: ScalarKind::Float, convert: None });
+        }
+        let v = v as f32;
         if v.is_finite() {
             self.push(Expression::Literal(Literal::F32(v)))
         } else {
@@ -149,6 +161,14 @@ impl FnBuilder {
             let bits = self.u(v.to_bits());
             self.push(Expression::As { expr: bits, kind: ScalarKind::Float, convert: None })
         }
+    }
+
+    pub fn u64(&mut self, v: u64) -> H {
+        self.push(Expression::Literal(Literal::U64(v)))
+    }
+
+    pub fn i(&mut self, v: i32) -> H {
+        self.push(Expression::Literal(Literal::I32(v)))
     }
 
     pub fn u(&mut self, v: u32) -> H {
@@ -224,7 +244,7 @@ impl FnBuilder {
         self.push(Expression::As { expr: x, kind: ScalarKind::Uint, convert: None })
     }
 
-    /// An f32 from a bool: 1.0 or 0.0.
+    /// A float from a bool: 1.0 or 0.0.
     pub fn number(&mut self, cond: H) -> H {
         let one = self.f(1.0);
         let zero = self.f(0.0);
@@ -241,6 +261,12 @@ impl FnBuilder {
     /// Whether x is NaN, from its bits (immune to fast-math folding of `x != x`).
     pub fn is_nan(&mut self, x: H) -> H {
         let bits = self.bitcast_u(x);
+        if self.types.wide {
+            let mask = self.u64(0x7fff_ffff_ffff_ffff);
+            let magnitude = self.bin(BinaryOperator::And, bits, mask);
+            let inf = self.u64(0x7ff0_0000_0000_0000);
+            return self.gt(magnitude, inf);
+        }
         let mask = self.u(0x7fff_ffff);
         let magnitude = self.bin(BinaryOperator::And, bits, mask);
         let inf = self.u(0x7f80_0000);
@@ -262,36 +288,43 @@ impl FnBuilder {
         let nx = self.is_nan(x);
         let ny = self.is_nan(y);
         let either = self.or(nx, ny);
-        let nan = self.f(f32::NAN);
+        let nan = self.f(f64::NAN);
         self.select(either, nan, r)
     }
 
     pub fn exp(&mut self, x: H) -> H {
+        if self.types.wide {
+            return self.exp64(x);
+        }
         self.math1(MathFunction::Exp, x)
     }
 
     /// The driver's log with IEEE special values made explicit.
     pub fn log(&mut self, x: H) -> H {
+        if self.types.wide {
+            return self.log64(x);
+        }
         let r = self.math1(MathFunction::Log, x);
         self.log_fixups(x, r)
     }
 
-    fn log_fixups(&mut self, x: H, r: H) -> H {
+    pub(crate) fn log_fixups(&mut self, x: H, r: H) -> H {
         let zero = self.f(0.0);
         let at_zero = self.eq(x, zero);
-        let neg_inf = self.f(f32::NEG_INFINITY);
+        let neg_inf = self.f(f64::NEG_INFINITY);
         let r = self.select(at_zero, neg_inf, r);
         let negative = self.lt(x, zero);
-        let nan = self.f(f32::NAN);
+        let nan = self.f(f64::NAN);
         let r = self.select(negative, nan, r);
-        let inf = self.f(f32::INFINITY);
+        let inf = self.f(f64::INFINITY);
         let at_inf = self.eq(x, inf);
         let r = self.select(at_inf, inf, r);
         let is_nan = self.is_nan(x);
         self.select(is_nan, x, r)
     }
 
-    fn poly(&mut self, x: H, coefficients: &[f32]) -> H {
+    /// Horner's rule, highest degree first.
+    pub(crate) fn poly(&mut self, x: H, coefficients: &[f64]) -> H {
         let mut acc = self.f(coefficients[0]);
         for &c in &coefficients[1..] {
             let c = self.f(c);
@@ -308,16 +341,16 @@ impl FnBuilder {
         let s = self.div(f, denominator);
         let z = self.mul(s, s);
         let w = self.mul(z, z);
-        let t1 = self.poly(w, &[0.242_790_79, 0.400_009_72]);
+        let t1 = self.poly(w, &[f64::from(0.242_790_79f32), f64::from(0.400_009_72f32)]);
         let t1 = self.mul(w, t1);
-        let t2 = self.poly(w, &[0.284_987_87, 0.666_666_6]);
+        let t2 = self.poly(w, &[f64::from(0.284_987_87f32), f64::from(0.666_666_6f32)]);
         let t2 = self.mul(z, t2);
         let r = self.add(t2, t1);
         let half = self.f(0.5);
         let hf = self.mul(half, f);
         let hfsq = self.mul(hf, f);
-        let ln2_hi = self.f(6.931_381e-1);
-        let ln2_lo = self.f(9.058_001e-6);
+        let ln2_hi = self.f(f64::from(6.931_381e-1f32));
+        let ln2_lo = self.f(f64::from(9.058_001e-6f32));
         let inner = self.add(hfsq, r);
         let inner = self.mul(s, inner);
         let low = self.mul(k, ln2_lo);
@@ -330,6 +363,9 @@ impl FnBuilder {
 
     /// log(1 + x): the logf kernel for |x| < 0.25, the driver's log of 1 + x beyond.
     pub fn log1p(&mut self, x: H) -> H {
+        if self.types.wide {
+            return self.log1p64(x);
+        }
         let zero = self.f(0.0);
         let small_kernel = self.log_kernel(x, zero);
         let one = self.f(1.0);
@@ -343,12 +379,15 @@ impl FnBuilder {
 
     /// log(1 + e) for e in [0, 1] (or NaN), arithmetic only: 1 + e is halved above √2.
     fn log1p_unit(&mut self, e: H) -> H {
+        if self.types.wide {
+            return self.log1p64(e);
+        }
         let one = self.f(1.0);
         let half = self.f(0.5);
         let u = self.add(one, e);
         let halved = self.mul(u, half);
         let halved = self.sub(halved, one);
-        let cut = self.f(std::f32::consts::SQRT_2 - 1.0);
+        let cut = self.f(f64::from(std::f32::consts::SQRT_2 - 1.0));
         let big = self.gt(e, cut);
         let f = self.select(big, halved, e);
         let zero = self.f(0.0);
@@ -358,7 +397,11 @@ impl FnBuilder {
 
     /// e^x − 1: Taylor to degree 8 for |x| < 0.35, the driver's exp beyond.
     pub fn expm1(&mut self, x: H) -> H {
-        let c: Vec<f32> = [40320.0f32, 5040.0, 720.0, 120.0, 24.0, 6.0, 2.0, 1.0].iter().map(|d| 1.0 / d).collect();
+        if self.types.wide {
+            return self.expm1_64(x);
+        }
+        let c: Vec<f64> =
+            [40320.0f32, 5040.0, 720.0, 120.0, 24.0, 6.0, 2.0, 1.0].iter().map(|d| f64::from(1.0 / d)).collect();
         let p = self.poly(x, &c);
         let small_value = self.mul(x, p);
         let e = self.exp(x);
@@ -406,9 +449,11 @@ impl FnBuilder {
         self.add(m, l)
     }
 
+    /// tanh(±10) rounds to ±1 in f32, tanh(±20) in f64.
     pub fn tanh(&mut self, x: H) -> H {
-        let limit = self.f(10.0);
-        let neg_limit = self.f(-10.0);
+        let bound = if self.types.wide { 20.0 } else { 10.0 };
+        let limit = self.f(bound);
+        let neg_limit = self.f(-bound);
         let over = self.gt(x, limit);
         let xc = self.select(over, limit, x);
         let under = self.lt(xc, neg_limit);
@@ -428,32 +473,36 @@ impl FnBuilder {
         let ex = self.exp(x);
         let minus_ex = self.neg(ex);
         let far = self.log1p(minus_ex);
-        let cut = self.f(-std::f32::consts::LN_2);
+        let cut = self.f(f64::from(-std::f32::consts::LN_2));
         let is_near = self.gt(x, cut);
         let r = self.select(is_near, near, far);
         let zero = self.f(0.0);
         let bad = self.ge(x, zero);
-        let nan = self.f(f32::NAN);
+        let nan = self.f(f64::NAN);
         self.select(bad, nan, r)
     }
 
     /// log Φ(x) as the CPU backend computes it (`plumb_cpu::math::log_ndtr`):
     /// log erfc by a Chebyshev fit in t = 1/(1 + z/2), z = |x|/√2.
     pub fn log_ndtr(&mut self, x: H) -> H {
+        if self.types.wide {
+            return self.log_ndtr64(x);
+        }
         let ax = self.abs(x);
-        let scale = self.f(std::f32::consts::FRAC_1_SQRT_2);
+        let scale = self.f(f64::from(std::f32::consts::FRAC_1_SQRT_2));
         let z = self.mul(ax, scale);
         let half = self.f(0.5);
         let one = self.f(1.0);
         let half_z = self.mul(half, z);
         let denominator = self.add(half_z, one);
         let t = self.div(one, denominator);
-        let p = self.poly(t, &plumb_ir::math::LOG_ERFC_T);
+        let coefficients: Vec<f64> = plumb_ir::math::LOG_ERFC_T.iter().map(|&c| f64::from(c)).collect();
+        let p = self.poly(t, &coefficients);
         let zz = self.mul(z, z);
         let q = self.sub(p, zz);
         let log_t = self.log(t);
         let log_erfc = self.add(log_t, q);
-        let ln2 = self.f(std::f32::consts::LN_2);
+        let ln2 = self.f(f64::from(std::f32::consts::LN_2));
         let lower = self.sub(log_erfc, ln2);
         let erfc = self.exp(log_erfc);
         let minus_half = self.f(-0.5);
@@ -468,7 +517,7 @@ impl FnBuilder {
         let r = self.math1(MathFunction::Sqrt, x);
         let zero = self.f(0.0);
         let negative = self.lt(x, zero);
-        let nan = self.f(f32::NAN);
+        let nan = self.f(f64::NAN);
         self.select(negative, nan, r)
     }
 
@@ -489,13 +538,20 @@ impl FnBuilder {
             return if k < 0.0 { self.div(one, acc) } else { acc };
         }
         let ax = self.abs(x);
-        let l = self.math1(MathFunction::Log2, ax);
-        let t = self.mul(y, l);
-        let magnitude = self.math1(MathFunction::Exp2, t);
+        let magnitude = if self.types.wide {
+            // Vulkan has no f64 exp2/log2: e^(y·log|x|), within ≈ |y·log x|·2⁻⁵² relative.
+            let l = self.log64(ax);
+            let t = self.mul(y, l);
+            self.exp64(t)
+        } else {
+            let l = self.math1(MathFunction::Log2, ax);
+            let t = self.mul(y, l);
+            self.math1(MathFunction::Exp2, t)
+        };
         let zero = self.f(0.0);
         let one = self.f(1.0);
-        let inf = self.f(f32::INFINITY);
-        let nan = self.f(f32::NAN);
+        let inf = self.f(f64::INFINITY);
+        let nan = self.f(f64::NAN);
         // A negative base: integer exponents keep the magnitude, odd ones flip the sign.
         let floor_y = self.math1(MathFunction::Floor, y);
         let integer = self.eq(floor_y, y);

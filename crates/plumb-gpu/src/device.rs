@@ -2,9 +2,10 @@
 //! `WGPU_BACKEND`, `WGPU_ADAPTER_NAME`, `WGPU_POWER_PREF`), the pipeline cache
 //! keyed by a kernel module's hash, and the buffer pool.
 //!
-//! Limits: the device is requested with everything the adapter offers (so a
-//! storage binding may exceed wgpu's 128 MiB default where the driver allows);
-//! beyond the binding limit, passes are chunked over rows (`exec`).
+//! Limits: the device is requested with every limit the adapter offers (so a
+//! storage binding may exceed wgpu's 128 MiB default where the driver allows),
+//! and with `SHADER_F64` and `SHADER_INT64` where the adapter has them; beyond
+//! the binding limit, passes are chunked over rows (`exec`).
 
 use crate::GpuError;
 use std::borrow::Cow;
@@ -31,6 +32,8 @@ pub struct Context {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub limits: wgpu::Limits,
+    /// The optional features the device was created with.
+    pub features: wgpu::Features,
     pipelines: Mutex<HashMap<u64, Arc<Pipeline>>>,
     pool: Mutex<HashMap<(u64, u32), Vec<wgpu::Buffer>>>,
     errors: Arc<Mutex<Vec<String>>>,
@@ -70,9 +73,11 @@ impl Context {
             })?;
         let info = adapter.get_info();
         let limits = adapter.limits();
+        // 64-bit floats and integers where the adapter has them (f64 kernels need both).
+        let features = adapter.features() & (wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("plumb-gpu"),
-            required_features: wgpu::Features::empty(),
+            required_features: features,
             required_limits: limits.clone(),
             memory_hints: wgpu::MemoryHints::Performance,
             ..Default::default()
@@ -85,7 +90,16 @@ impl Context {
                 v.push(e.to_string());
             }
         }));
-        Ok(Context { info, device, queue, limits, pipelines: Mutex::default(), pool: Mutex::default(), errors })
+        Ok(Context {
+            info,
+            device,
+            queue,
+            limits,
+            features,
+            pipelines: Mutex::default(),
+            pool: Mutex::default(),
+            errors,
+        })
     }
 
     /// A one-line description of the adapter.

@@ -9,7 +9,7 @@
 
 use crate::GpuError;
 use crate::device::{self, Context, Pipeline, PooledBuffer};
-use crate::shader::{self, Binding, Layout, SlotKind, WORKGROUP};
+use crate::shader::{self, Binding, Layout, Precision, SlotKind, WORKGROUP};
 use plumb_fuse::{Kernel, Plan, Step};
 use plumb_interp::Batch;
 use plumb_ir::{Axis, Graph, NodeId, Op, Reduce, Shape};
@@ -30,6 +30,8 @@ struct GpuKernel {
 pub struct CompiledGraph {
     pub graph: Graph,
     pub plan: Plan,
+    /// f32 graphs run with [`CompiledGraph::run`], f64 graphs with [`CompiledGraph::run_f64`].
+    pub precision: Precision,
     kernels: Vec<GpuKernel>,
     /// The pipeline-cache key (module hash) of each kernel.
     pub kernel_hashes: Vec<u64>,
@@ -67,18 +69,30 @@ fn cache() -> &'static Mutex<HashMap<u64, Arc<CompiledGraph>>> {
     CACHE.get_or_init(Mutex::default)
 }
 
-fn text_hash(graph: &Graph) -> u64 {
+fn text_hash(graph: &Graph, precision: Precision) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     graph.to_string().hash(&mut hasher);
+    precision.hash(&mut hasher);
     hasher.finish()
 }
 
-/// Compiles a graph (cached by the hash of its text form; pipelines are cached
-/// by the hash of each kernel's module). Fails with [`GpuError::NoAdapter`]
-/// where no GPU (or software Vulkan) is available.
+/// Compiles a graph to f32 kernels (cached by the hash of its text form;
+/// pipelines are cached by the hash of each kernel's module). Fails with
+/// [`GpuError::NoAdapter`] where no GPU (or software Vulkan) is available.
 pub fn compile(graph: &Graph) -> Result<Arc<CompiledGraph>, GpuError> {
+    compile_with(graph, Precision::F32)
+}
+
+/// Compiles a graph to f64 kernels, for work that needs more than f32's
+/// precision (the rating fits' Newton iterations). Fails with
+/// [`GpuError::Unsupported`] on a device without `SHADER_F64` and `SHADER_INT64`.
+pub fn compile_f64(graph: &Graph) -> Result<Arc<CompiledGraph>, GpuError> {
+    compile_with(graph, Precision::F64)
+}
+
+fn compile_with(graph: &Graph, precision: Precision) -> Result<Arc<CompiledGraph>, GpuError> {
     let graph = graph.pruned();
-    let key = text_hash(&graph);
+    let key = text_hash(&graph, precision);
     if let Some(hit) = cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
         return Ok(hit);
     }
@@ -86,10 +100,18 @@ pub fn compile(graph: &Graph) -> Result<Arc<CompiledGraph>, GpuError> {
     // Build and validate every module before touching the device.
     let mut modules = Vec::new();
     for kernel in plan.kernels() {
-        let (module, _, layout) = shader::build(&graph, kernel).map_err(|e| GpuError::Unsupported(e.0))?;
+        let (module, _, layout) = shader::build(&graph, kernel, precision).map_err(|e| GpuError::Unsupported(e.0))?;
         modules.push((kernel.clone(), module, layout));
     }
     let ctx = device::context()?;
+    let needed = wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64;
+    if precision == Precision::F64 && !ctx.features.contains(needed) {
+        return Err(GpuError::Unsupported(format!(
+            "f64 kernels need 64-bit floats and integers in shaders (SHADER_F64, SHADER_INT64); {} has {:?}",
+            ctx.describe(),
+            ctx.features & needed
+        )));
+    }
     let mut kernels = Vec::new();
     let mut kernel_hashes = Vec::new();
     for (kernel, module, layout) in modules {
@@ -105,7 +127,7 @@ pub fn compile(graph: &Graph) -> Result<Arc<CompiledGraph>, GpuError> {
         kernel_hashes.push(hash);
         kernels.push(GpuKernel { kernel, layout, pipeline });
     }
-    let compiled = Arc::new(CompiledGraph { graph, plan, kernels, kernel_hashes, ctx });
+    let compiled = Arc::new(CompiledGraph { graph, plan, precision, kernels, kernel_hashes, ctx });
     if let Ok(mut c) = cache().lock() {
         c.insert(key, compiled.clone());
     }
@@ -115,11 +137,21 @@ pub fn compile(graph: &Graph) -> Result<Arc<CompiledGraph>, GpuError> {
 /// The generated WGSL of every fused pass of a graph (naga's WGSL backend), one
 /// module per pass with a comment naming it. Needs no device.
 pub fn wgsl(graph: &Graph) -> Result<String, GpuError> {
+    wgsl_with(graph, Precision::F32)
+}
+
+/// [`wgsl`] of the f64 kernels (naga's WGSL with its `f64` and `u64` extensions).
+pub fn wgsl_f64(graph: &Graph) -> Result<String, GpuError> {
+    wgsl_with(graph, Precision::F64)
+}
+
+fn wgsl_with(graph: &Graph, precision: Precision) -> Result<String, GpuError> {
     let graph = graph.pruned();
     let plan = plumb_fuse::plan(&graph);
     let mut out = String::new();
     for kernel in plan.kernels() {
-        let (module, info, layout) = shader::build(&graph, kernel).map_err(|e| GpuError::Unsupported(e.0))?;
+        let (module, info, layout) =
+            shader::build(&graph, kernel, precision).map_err(|e| GpuError::Unsupported(e.0))?;
         let text = shader::to_wgsl(&module, &info).map_err(|e| GpuError::Unsupported(e.0))?;
         let names: Vec<String> = layout
             .bindings
@@ -183,11 +215,76 @@ struct Recorded {
     bytes: u64,
 }
 
+/// A run's inputs, in the graph's precision.
+#[derive(Clone, Copy)]
+enum Inputs<'a> {
+    F32(&'a [Vec<f32>]),
+    F64(&'a [Vec<f64>]),
+}
+
+impl Inputs<'_> {
+    fn lengths(&self) -> Vec<usize> {
+        match self {
+            Inputs::F32(v) => v.iter().map(Vec::len).collect(),
+            Inputs::F64(v) => v.iter().map(Vec::len).collect(),
+        }
+    }
+
+    fn precision(&self) -> Precision {
+        match self {
+            Inputs::F32(_) => Precision::F32,
+            Inputs::F64(_) => Precision::F64,
+        }
+    }
+
+    fn values(&self, i: usize) -> Vec<f64> {
+        match self {
+            Inputs::F32(v) => v[i].iter().map(|&x| f64::from(x)).collect(),
+            Inputs::F64(v) => v[i].clone(),
+        }
+    }
+
+    fn bytes(&self, i: usize) -> &[u8] {
+        match self {
+            Inputs::F32(v) => bytemuck::cast_slice(&v[i]),
+            Inputs::F64(v) => bytemuck::cast_slice(&v[i]),
+        }
+    }
+
+    fn count(&self) -> usize {
+        match self {
+            Inputs::F32(v) => v.len(),
+            Inputs::F64(v) => v.len(),
+        }
+    }
+}
+
+/// Host values as device bytes of a precision.
+fn encode(values: &[f64], precision: Precision) -> Vec<u8> {
+    match precision {
+        Precision::F32 => {
+            let v: Vec<f32> = values.iter().map(|&x| x as f32).collect();
+            bytemuck::cast_slice(&v).to_vec()
+        }
+        Precision::F64 => bytemuck::cast_slice(values).to_vec(),
+    }
+}
+
+/// Device bytes of a precision as host values.
+fn decode(bytes: &[u8], precision: Precision) -> Vec<f64> {
+    match precision {
+        Precision::F32 => bytemuck::pod_collect_to_vec::<u8, f32>(bytes).into_iter().map(f64::from).collect(),
+        Precision::F64 => bytemuck::pod_collect_to_vec::<u8, f64>(bytes),
+    }
+}
+
 struct Runner<'a> {
     compiled: &'a CompiledGraph,
     ctx: &'a Context,
     batch: &'a Batch,
-    inputs: &'a [Vec<f32>],
+    inputs: Inputs<'a>,
+    /// Bytes per float value.
+    width: u64,
     options: RunOptions,
     held: HashMap<NodeId, Held>,
     buffers: Vec<PooledBuffer>,
@@ -207,8 +304,8 @@ impl CompiledGraph {
         self.ctx.describe()
     }
 
-    /// Runs the graph. `inputs[i]` holds `graph.inputs[i]` in f32; outputs are
-    /// returned by name, in f64.
+    /// Runs an f32 graph. `inputs[i]` holds `graph.inputs[i]` in f32; outputs
+    /// are returned by name, in f64.
     pub fn run(&self, batch: &Batch, inputs: &[Vec<f32>]) -> Result<Vec<(String, Vec<f64>)>, GpuError> {
         self.run_with(batch, inputs, RunOptions::default())
     }
@@ -220,16 +317,40 @@ impl CompiledGraph {
         inputs: &[Vec<f32>],
         options: RunOptions,
     ) -> Result<Vec<(String, Vec<f64>)>, GpuError> {
+        self.run_inputs(batch, Inputs::F32(inputs), options)
+    }
+
+    /// Runs an f64 graph ([`compile_f64`]).
+    pub fn run_f64(&self, batch: &Batch, inputs: &[Vec<f64>]) -> Result<Vec<(String, Vec<f64>)>, GpuError> {
+        self.run_f64_with(batch, inputs, RunOptions::default())
+    }
+
+    /// [`CompiledGraph::run_f64`] with chunking overrides.
+    pub fn run_f64_with(
+        &self,
+        batch: &Batch,
+        inputs: &[Vec<f64>],
+        options: RunOptions,
+    ) -> Result<Vec<(String, Vec<f64>)>, GpuError> {
+        self.run_inputs(batch, Inputs::F64(inputs), options)
+    }
+
+    fn run_inputs(
+        &self,
+        batch: &Batch,
+        inputs: Inputs,
+        options: RunOptions,
+    ) -> Result<Vec<(String, Vec<f64>)>, GpuError> {
         let mut runner = Runner::new(self, batch, inputs, options, false)?;
         let result = runner.run();
         runner.release();
         result
     }
 
-    /// Runs the graph once, then times `repeats` runs of its passes alone (one
-    /// submission, inputs and host scalars as in the first run).
+    /// Runs an f32 graph once, then times `repeats` runs of its passes alone
+    /// (one submission, inputs and host scalars as in the first run).
     pub fn time_passes(&self, batch: &Batch, inputs: &[Vec<f32>], repeats: usize) -> Result<PassTiming, GpuError> {
-        let mut runner = Runner::new(self, batch, inputs, RunOptions::default(), true)?;
+        let mut runner = Runner::new(self, batch, Inputs::F32(inputs), RunOptions::default(), true)?;
         let result = runner.run().and_then(|_| runner.time(repeats.max(1)));
         runner.release();
         result
@@ -271,6 +392,13 @@ pub fn release_buffers() {
 /// The adapter description, or why there is none.
 pub fn adapter() -> Result<String, GpuError> {
     device::context().map(|c| c.describe())
+}
+
+/// Whether the device runs f64 kernels ([`compile_f64`]): it has 64-bit floats
+/// and integers in shaders.
+pub fn supports_f64() -> Result<bool, GpuError> {
+    let needed = wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64;
+    device::context().map(|c| c.features.contains(needed))
 }
 
 /// Offsets beyond what the GPU's u32 indices address (the layout itself is checked by the batch).
@@ -350,19 +478,27 @@ impl<'a> Runner<'a> {
     fn new(
         compiled: &'a CompiledGraph,
         batch: &'a Batch,
-        inputs: &'a [Vec<f32>],
+        inputs: Inputs<'a>,
         options: RunOptions,
         record: bool,
     ) -> Result<Self, GpuError> {
         let graph = &compiled.graph;
-        let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
-        batch.check_inputs(graph, &lengths).map_err(GpuError::Input)?;
+        if inputs.precision() != compiled.precision {
+            return Err(GpuError::Input(format!(
+                "`{}` was compiled for {:?} inputs, not {:?}",
+                graph.name,
+                compiled.precision,
+                inputs.precision()
+            )));
+        }
+        batch.check_inputs(graph, &inputs.lengths()).map_err(GpuError::Input)?;
         check_offsets(batch)?;
         Ok(Runner {
             compiled,
             ctx: &compiled.ctx,
             batch,
             inputs,
+            width: compiled.precision.bytes(),
             options,
             held: HashMap::new(),
             buffers: Vec::new(),
@@ -410,7 +546,7 @@ impl<'a> Runner<'a> {
             let value = match self.held.get(id) {
                 Some(Held::Host(v)) => v.clone(),
                 _ => match graph.node(*id).op {
-                    Op::Input(i) => self.inputs[i as usize].iter().map(|&x| f64::from(x)).collect(),
+                    Op::Input(i) => self.inputs.values(i as usize),
                     _ => {
                         let v = self.host_node(*id)?;
                         self.held.insert(*id, Held::Host(v.clone()));
@@ -435,12 +571,12 @@ impl<'a> Runner<'a> {
         Ok(self.buffers.len() - 1)
     }
 
-    /// A run buffer holding `data` (at least `min_values` values long).
-    fn upload(&mut self, data: &[f32], min_values: usize) -> Result<usize, GpuError> {
-        let values = data.len().max(min_values).max(1);
-        let index = self.new_buffer(values as u64 * 4)?;
+    /// A run buffer holding `data` (at least `min_bytes` long).
+    fn upload(&mut self, data: &[u8], min_bytes: u64) -> Result<usize, GpuError> {
+        let bytes = (data.len() as u64).max(min_bytes).max(4);
+        let index = self.new_buffer(bytes)?;
         if !data.is_empty() {
-            self.ctx.queue.write_buffer(&self.buffers[index].buffer, 0, bytemuck::cast_slice(data));
+            self.ctx.queue.write_buffer(&self.buffers[index].buffer, 0, data);
         }
         Ok(index)
     }
@@ -451,8 +587,8 @@ impl<'a> Runner<'a> {
         let mut wanted: Vec<(usize, u64)> = Vec::new();
         for id in ids {
             match self.held.get(id) {
-                Some(Held::Device(b, len)) => wanted.push((*b, *len as u64 * 4)),
-                Some(Held::Pending(p)) => wanted.push((p.buffer, (p.groups * p.slots) as u64 * 4)),
+                Some(Held::Device(b, len)) => wanted.push((*b, *len as u64 * self.width)),
+                Some(Held::Pending(p)) => wanted.push((p.buffer, (p.groups * p.slots) as u64 * self.width)),
                 _ => {}
             }
         }
@@ -461,11 +597,12 @@ impl<'a> Runner<'a> {
         if wanted.is_empty() {
             return Ok(());
         }
-        let data = self.readback(&wanted)?;
-        let by_buffer: HashMap<usize, &Vec<f32>> = wanted.iter().map(|(b, _)| *b).zip(&data).collect();
+        let precision = self.compiled.precision;
+        let data: Vec<Vec<f64>> = self.readback(&wanted)?.iter().map(|bytes| decode(bytes, precision)).collect();
+        let by_buffer: HashMap<usize, &Vec<f64>> = wanted.iter().map(|(b, _)| *b).zip(&data).collect();
         for id in ids {
             let value = match self.held.get(id) {
-                Some(Held::Device(b, len)) => by_buffer[b][..*len].iter().map(|&x| f64::from(x)).collect(),
+                Some(Held::Device(b, len)) => by_buffer[b][..*len].to_vec(),
                 Some(Held::Pending(p)) => vec![finish_reduce(p, by_buffer[&p.buffer], self.batch.rows)],
                 _ => continue,
             };
@@ -475,7 +612,7 @@ impl<'a> Runner<'a> {
     }
 
     /// Copies buffers to staging buffers, submits pending work, waits, reads.
-    fn readback(&mut self, wanted: &[(usize, u64)]) -> Result<Vec<Vec<f32>>, GpuError> {
+    fn readback(&mut self, wanted: &[(usize, u64)]) -> Result<Vec<Vec<u8>>, GpuError> {
         let mut staging = Vec::new();
         let mut encoder =
             self.encoder.take().unwrap_or_else(|| self.ctx.device.create_command_encoder(&Default::default()));
@@ -528,7 +665,7 @@ impl<'a> Runner<'a> {
                 .slice(..*bytes)
                 .get_mapped_range()
                 .map_err(|e| GpuError::Device(format!("reading back a buffer: {e}")))?;
-            out.push(bytemuck::pod_collect_to_vec::<u8, f32>(&view));
+            out.push(view.to_vec());
             drop(view);
             s.buffer.unmap();
         }
@@ -553,7 +690,7 @@ impl<'a> Runner<'a> {
             let value = match self.held.get(&operand) {
                 Some(Held::Host(v)) => v.clone(),
                 _ => match graph.node(operand).op {
-                    Op::Input(i) => self.inputs[i as usize].iter().map(|&x| f64::from(x)).collect(),
+                    Op::Input(i) => self.inputs.values(i as usize),
                     _ => {
                         let v = self.host_node(operand)?;
                         self.held.insert(operand, Held::Host(v.clone()));
@@ -565,7 +702,7 @@ impl<'a> Runner<'a> {
         }
         let empty: Vec<f64> = Vec::new();
         let inputs64: Vec<Vec<f64>> = match node.op {
-            Op::Input(_) => self.inputs.iter().map(|v| v.iter().map(|&x| f64::from(x)).collect()).collect(),
+            Op::Input(_) => (0..self.inputs.count()).map(|i| self.inputs.values(i)).collect(),
             _ => Vec::new(),
         };
         plumb_interp::eval_node(
@@ -588,7 +725,8 @@ impl<'a> Runner<'a> {
                 return Ok(*b);
             }
             let inputs = self.inputs;
-            let b = self.upload(&inputs[i], inputs[i].len() + ragged_pad)?;
+            let data = inputs.bytes(i);
+            let b = self.upload(data, data.len() as u64 + ragged_pad as u64 * self.width)?;
             self.uploaded_inputs.insert(i, b);
             return Ok(b);
         }
@@ -601,9 +739,10 @@ impl<'a> Runner<'a> {
             }
         }
         let Some(Held::Host(v)) = self.held.get(&id) else { unreachable!("made host above") };
-        let data: Vec<f32> = v.iter().map(|&x| x as f32).collect();
-        let b = self.upload(&data, data.len() + ragged_pad)?;
-        self.held.insert(id, Held::Device(b, data.len()));
+        let len = v.len();
+        let data = encode(v, self.compiled.precision);
+        let b = self.upload(&data, data.len() as u64 + ragged_pad as u64 * self.width)?;
+        self.held.insert(id, Held::Device(b, len));
         Ok(b)
     }
 
@@ -614,7 +753,7 @@ impl<'a> Runner<'a> {
         let rows = self.batch.rows;
         // Scalars first: they may need a readback of an earlier pass.
         self.materialize(&layout.scalars)?;
-        let mut scalars: Vec<f32> = Vec::with_capacity(layout.scalars.len());
+        let mut scalars: Vec<f64> = Vec::with_capacity(layout.scalars.len());
         for id in &layout.scalars {
             let value = match self.held.get(id) {
                 Some(Held::Host(v)) => v.first().copied().unwrap_or(f64::NAN),
@@ -625,7 +764,7 @@ impl<'a> Runner<'a> {
                     first
                 }
             };
-            scalars.push(value as f32);
+            scalars.push(value);
         }
         if rows == 0 {
             // Nothing to dispatch: empty stores, sums of nothing.
@@ -644,14 +783,14 @@ impl<'a> Runner<'a> {
         for binding in &layout.bindings {
             let b = match binding {
                 Binding::Load(id) => {
-                    bytes_moved += self.batch.len(graph.shape(*id)) as u64 * 4;
+                    bytes_moved += self.batch.len(graph.shape(*id)) as u64 * self.width;
                     self.load_buffer(*id)?
                 }
                 Binding::Store(id) => {
                     let len = self.batch.len(graph.shape(*id));
-                    bytes_moved += len as u64 * 4;
+                    bytes_moved += len as u64 * self.width;
                     let pad = usize::from(matches!(graph.shape(*id), Shape::Tokens | Shape::Cands));
-                    let b = self.new_buffer((len + pad).max(1) as u64 * 4)?;
+                    let b = self.new_buffer((len + pad).max(1) as u64 * self.width)?;
                     self.held.insert(*id, Held::Device(b, len));
                     b
                 }
@@ -669,7 +808,10 @@ impl<'a> Runner<'a> {
                     self.ctx.queue.write_buffer(&self.buffers[b].buffer, 0, bytemuck::cast_slice(&data));
                     b
                 }
-                Binding::Scalars => self.upload(&scalars, 1)?,
+                Binding::Scalars => {
+                    let data = encode(&scalars, self.compiled.precision);
+                    self.upload(&data, self.width)?
+                }
                 Binding::Partials | Binding::Info => continue,
             };
             slots_of.insert(*binding, b);
@@ -682,13 +824,13 @@ impl<'a> Runner<'a> {
             self.batch,
             layout.bindings.contains(&Binding::TokOffsets),
             layout.bindings.contains(&Binding::KOffsets),
-            (max_binding / 4) as usize,
+            (max_binding / self.width) as usize,
             max_groups.max(1) as usize,
             align,
         )?;
         let groups = rows.div_ceil(WORKGROUP as usize);
         if !layout.slots.is_empty() {
-            let b = self.new_buffer((groups * layout.slots.len()) as u64 * 4)?;
+            let b = self.new_buffer((groups * layout.slots.len()) as u64 * self.width)?;
             slots_of.insert(Binding::Partials, b);
         }
         let mut info: Vec<u32> = vec![0; chunks.len() * (INFO_STRIDE as usize / 4)];
@@ -699,14 +841,18 @@ impl<'a> Runner<'a> {
             info[at + 2] = chunk.tok.0 as u32;
             info[at + 3] = chunk.k.0 as u32;
         }
-        let info_buffer = self.new_buffer(info.len() as u64 * 4)?;
-        self.ctx.queue.write_buffer(&self.buffers[info_buffer].buffer, 0, bytemuck::cast_slice(&info));
+        let info_buffer = self.upload(bytemuck::cast_slice(&info), 4)?;
         slots_of.insert(Binding::Info, info_buffer);
         let mut dispatches = Vec::new();
         for (c, chunk) in chunks.iter().enumerate() {
             let mut entries = Vec::new();
             for (index, binding) in layout.bindings.iter().enumerate() {
                 let buffer = &self.buffers[slots_of[binding]].buffer;
+                // Info and offsets are u32; everything else is in the graph's precision.
+                let width = match binding {
+                    Binding::Info | Binding::TokOffsets | Binding::KOffsets => 4,
+                    _ => self.width,
+                };
                 let (offset, values) = match binding {
                     Binding::Info => ((c as u64 * INFO_STRIDE) / 4, 4),
                     Binding::Scalars => (0, scalars.len().max(1) as u64),
@@ -722,8 +868,8 @@ impl<'a> Runner<'a> {
                     binding: index as u32,
                     resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                         buffer,
-                        offset: offset * 4,
-                        size: std::num::NonZeroU64::new(values * 4),
+                        offset: offset * width,
+                        size: std::num::NonZeroU64::new(values * width),
                     }),
                 });
             }
@@ -805,10 +951,10 @@ impl<'a> Runner<'a> {
 }
 
 /// A batch reduction's value from its per-workgroup partials.
-fn finish_reduce(p: &PendingReduce, partials: &[f32], rows: usize) -> f64 {
+fn finish_reduce(p: &PendingReduce, partials: &[f64], rows: usize) -> f64 {
     let column = |slot: Option<usize>| -> f64 {
         let Some(slot) = slot else { return 0.0 };
-        let values: Vec<f64> = (0..p.groups).map(|g| f64::from(partials[g * p.slots + slot])).collect();
+        let values: Vec<f64> = (0..p.groups).map(|g| partials[g * p.slots + slot]).collect();
         tree_sum(&values)
     };
     // Without a mask every row counts: the host knows the count.

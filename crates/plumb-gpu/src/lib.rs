@@ -3,7 +3,8 @@
 //! wgpu compute pipeline. Scalars between passes and batch-coupled steps run on
 //! the host in f64, exactly as in the CPU backend.
 //!
-//! Invariants: storage is f32; one invocation per row (a ragged row's tokens
+//! Invariants: storage is f32, or f64 for graphs compiled with [`compile_f64`]
+//! (on devices with `SHADER_F64` and `SHADER_INT64`); one invocation per row (a ragged row's tokens
 //! are looped by its invocation, in order); batch sums are reduced per
 //! workgroup of [`WORKGROUP`] rows in a fixed tree and the partials added on the
 //! host in f64 in a fixed order, so results are bitwise identical across runs
@@ -16,11 +17,15 @@
 mod builder;
 mod device;
 mod exec;
+mod math64;
 pub mod sample;
 pub mod shader;
 
-pub use exec::{CompiledGraph, PassTiming, RunOptions, adapter, compile, release_buffers, time_copy, wgsl};
-pub use shader::WORKGROUP;
+pub use exec::{
+    CompiledGraph, PassTiming, RunOptions, adapter, compile, compile_f64, release_buffers, supports_f64, time_copy,
+    wgsl, wgsl_f64,
+};
+pub use shader::{Precision, WORKGROUP};
 
 /// Why the GPU backend could not compile or run a graph.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -83,8 +83,38 @@ pub fn slots(graph: &Graph, kernel: &Kernel) -> Vec<(NodeId, SlotKind)> {
     slots
 }
 
+/// The float type a kernel stores and computes in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Precision {
+    F32,
+    /// Needs the device features `SHADER_F64` and `SHADER_INT64`.
+    F64,
+}
+
+impl Precision {
+    /// Bytes per value.
+    pub fn bytes(self) -> u64 {
+        match self {
+            Precision::F32 => 4,
+            Precision::F64 => 8,
+        }
+    }
+
+    /// The naga capabilities its modules need.
+    pub fn capabilities(self) -> naga::valid::Capabilities {
+        match self {
+            Precision::F32 => naga::valid::Capabilities::empty(),
+            Precision::F64 => naga::valid::Capabilities::FLOAT64 | naga::valid::Capabilities::SHADER_INT64,
+        }
+    }
+}
+
 /// Builds and validates the module of one kernel.
-pub fn build(graph: &Graph, kernel: &Kernel) -> Result<(Module, naga::valid::ModuleInfo, Layout), Unsupported> {
+pub fn build(
+    graph: &Graph,
+    kernel: &Kernel,
+    precision: Precision,
+) -> Result<(Module, naga::valid::ModuleInfo, Layout), Unsupported> {
     for id in &kernel.nodes {
         match &graph.node(*id).op {
             Op::Broadcast(_)
@@ -104,14 +134,17 @@ pub fn build(graph: &Graph, kernel: &Kernel) -> Result<(Module, naga::valid::Mod
         }
     }
     let mut module = Module::default();
-    let f32_ty = module.types.insert(Type { name: None, inner: TypeInner::Scalar(Scalar::F32) }, Span::UNDEFINED);
+    let wide = precision == Precision::F64;
+    let float = if wide { Scalar::F64 } else { Scalar::F32 };
+    let stride = precision.bytes() as u32;
+    let float_ty = module.types.insert(Type { name: None, inner: TypeInner::Scalar(float) }, Span::UNDEFINED);
     let u32_ty = module.types.insert(Type { name: None, inner: TypeInner::Scalar(Scalar::U32) }, Span::UNDEFINED);
     let uvec3 = module.types.insert(
         Type { name: None, inner: TypeInner::Vector { size: VectorSize::Tri, scalar: Scalar::U32 } },
         Span::UNDEFINED,
     );
-    let f32_array = module.types.insert(
-        Type { name: None, inner: TypeInner::Array { base: f32_ty, size: ArraySize::Dynamic, stride: 4 } },
+    let float_array = module.types.insert(
+        Type { name: None, inner: TypeInner::Array { base: float_ty, size: ArraySize::Dynamic, stride } },
         Span::UNDEFINED,
     );
     let u32_array = module.types.insert(
@@ -122,9 +155,9 @@ pub fn build(graph: &Graph, kernel: &Kernel) -> Result<(Module, naga::valid::Mod
         Type {
             name: None,
             inner: TypeInner::Array {
-                base: f32_ty,
+                base: float_ty,
                 size: ArraySize::Constant(std::num::NonZeroU32::new(WORKGROUP).expect("non-zero")),
-                stride: 4,
+                stride,
             },
         },
         Span::UNDEFINED,
@@ -159,12 +192,12 @@ pub fn build(graph: &Graph, kernel: &Kernel) -> Result<(Module, naga::valid::Mod
     for (index, binding) in bindings.iter().enumerate() {
         let (name, ty, access) = match binding {
             Binding::Info => ("info".to_string(), u32_array, StorageAccess::LOAD),
-            Binding::Scalars => ("scalars".to_string(), f32_array, StorageAccess::LOAD),
-            Binding::Partials => ("partials".to_string(), f32_array, StorageAccess::LOAD | StorageAccess::STORE),
+            Binding::Scalars => ("scalars".to_string(), float_array, StorageAccess::LOAD),
+            Binding::Partials => ("partials".to_string(), float_array, StorageAccess::LOAD | StorageAccess::STORE),
             Binding::TokOffsets => ("tok_offsets".to_string(), u32_array, StorageAccess::LOAD),
             Binding::KOffsets => ("k_offsets".to_string(), u32_array, StorageAccess::LOAD),
-            Binding::Load(id) => (format!("in_{}", id.0), f32_array, StorageAccess::LOAD),
-            Binding::Store(id) => (format!("out_{}", id.0), f32_array, StorageAccess::LOAD | StorageAccess::STORE),
+            Binding::Load(id) => (format!("in_{}", id.0), float_array, StorageAccess::LOAD),
+            Binding::Store(id) => (format!("out_{}", id.0), float_array, StorageAccess::LOAD | StorageAccess::STORE),
         };
         let g = module.global_variables.append(
             GlobalVariable {
@@ -194,7 +227,7 @@ pub fn build(graph: &Graph, kernel: &Kernel) -> Result<(Module, naga::valid::Mod
     });
     // The function is named by its entry point only, so equal kernels of
     // differently named graphs are equal modules (one cached pipeline).
-    let mut fb = FnBuilder::new(Types { f32: f32_ty, u32: u32_ty });
+    let mut fb = FnBuilder::new(Types { float: float_ty, u32: u32_ty, wide });
     for (name, builtin) in [("local_id", BuiltIn::LocalInvocationId), ("group_id", BuiltIn::WorkGroupId)] {
         fb.function.arguments.push(FunctionArgument {
             name: Some(name.to_string()),
@@ -237,13 +270,13 @@ pub fn build(graph: &Graph, kernel: &Kernel) -> Result<(Module, naga::valid::Mod
         task_payload: None,
         incoming_ray_payload: None,
     });
-    let info = validate(&module)?;
+    let info = validate(&module, precision)?;
     Ok((module, info, Layout { bindings, scalars, slots }))
 }
 
 /// Validates a module with every check naga has.
-pub fn validate(module: &Module) -> Result<naga::valid::ModuleInfo, Unsupported> {
-    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+pub fn validate(module: &Module, precision: Precision) -> Result<naga::valid::ModuleInfo, Unsupported> {
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), precision.capabilities())
         .validate(module)
         .map_err(|e| Unsupported(format!("the generated module does not validate: {}", e.emit_to_string(""))))
 }
@@ -320,9 +353,9 @@ impl Emitter<'_> {
             self.fb.name(v, format!("s{}", id.0));
             self.scalars.insert(*id, v);
         }
-        let f32_ty = self.fb.types.f32;
+        let float_ty = self.fb.types.float;
         let zero = self.fb.f(0.0);
-        let accumulators: Vec<H> = (0..slots.len()).map(|i| self.fb.var(&format!("acc{i}"), f32_ty, zero)).collect();
+        let accumulators: Vec<H> = (0..slots.len()).map(|i| self.fb.var(&format!("acc{i}"), float_ty, zero)).collect();
         self.row = Some(row);
         let in_range = self.fb.lt(row, rows);
         self.fb.begin();
@@ -503,21 +536,21 @@ impl Emitter<'_> {
         let next_row = self.fb.add(row, one_u);
         let p = self.fb.at(offsets, next_row);
         let end = self.fb.load(p);
-        let (f32_ty, u32_ty) = (self.fb.types.f32, self.fb.types.u32);
+        let (float_ty, u32_ty) = (self.fb.types.float, self.fb.types.u32);
         let tag = format!("{}{level}", if axis == Axis::Tok { "t" } else { "k" });
         let zero = self.fb.f(0.0);
         let accumulators: Vec<(NodeId, TokenAccumulator)> = reductions
             .iter()
             .map(|id| {
                 let init = match graph.node(*id).op {
-                    Op::Reduce { op: Reduce::Min, .. } => f32::INFINITY,
-                    _ => f32::NEG_INFINITY,
+                    Op::Reduce { op: Reduce::Min, .. } => f64::INFINITY,
+                    _ => f64::NEG_INFINITY,
                 };
                 let init = self.fb.f(init);
                 let acc = TokenAccumulator {
-                    sum: self.fb.var(&format!("sum{}", id.0), f32_ty, zero),
-                    count: self.fb.var(&format!("count{}", id.0), f32_ty, zero),
-                    extreme: self.fb.var(&format!("extreme{}", id.0), f32_ty, init),
+                    sum: self.fb.var(&format!("sum{}", id.0), float_ty, zero),
+                    count: self.fb.var(&format!("count{}", id.0), float_ty, zero),
+                    extreme: self.fb.var(&format!("extreme{}", id.0), float_ty, init),
                 };
                 (*id, acc)
             })
@@ -600,7 +633,7 @@ impl Emitter<'_> {
                 let shift = fb.sub(m, m_new);
                 let scale = fb.exp(shift);
                 let scale = fb.select(same, one, scale);
-                let neg_inf = fb.f(f32::NEG_INFINITY);
+                let neg_inf = fb.f(f64::NEG_INFINITY);
                 let empty = fb.eq(x, neg_inf);
                 let d = fb.sub(x, m_new);
                 let term = fb.exp(d);
@@ -622,7 +655,7 @@ impl Emitter<'_> {
         let count = fb.load(acc.count);
         let zero = fb.f(0.0);
         let empty = fb.eq(count, zero);
-        let nan = fb.f(f32::NAN);
+        let nan = fb.f(f64::NAN);
         match op {
             Reduce::Sum => fb.load(acc.sum),
             Reduce::Count => count,
@@ -640,8 +673,8 @@ impl Emitter<'_> {
                 let s = fb.load(acc.sum);
                 let l = fb.log(s);
                 let r = fb.add(m, l);
-                let inf = fb.f(f32::INFINITY);
-                let neg_inf = fb.f(f32::NEG_INFINITY);
+                let inf = fb.f(f64::INFINITY);
+                let neg_inf = fb.f(f64::NEG_INFINITY);
                 let at_inf = fb.eq(m, inf);
                 let r = fb.select(at_inf, inf, r);
                 let at_neg_inf = fb.eq(m, neg_inf);
@@ -656,7 +689,7 @@ impl Emitter<'_> {
             return Ok(*v);
         }
         if let Some(c) = self.consts.get(&id) {
-            return Ok(self.fb.f(*c as f32));
+            return Ok(self.fb.f(*c));
         }
         if let Some(v) = self.scalars.get(&id) {
             return Ok(*v);

@@ -10,7 +10,13 @@
 //! (apt: mesa-vulkan-drivers libvulkan1). `PLUMB_BLESS=1` rewrites the snapshots.
 //!
 //! Tolerance: as the CPU backend's, each output within 2e-4 relative to its
-//! largest finite magnitude, NaN with NaN and ±inf exactly.
+//! largest finite magnitude, NaN with NaN and ±inf exactly. The f64 kernels
+//! (`compile_f64`) compute what the interpreter computes in the same precision,
+//! with the interpreter's exp/log algorithms: their outputs must agree within
+//! 1e-12 of the largest magnitude. Elementwise results differ by a few ulps
+//! (drivers may fuse multiply-adds and round f64 division within Vulkan's
+//! bounds; random graphs pass at 1e-15); batch sums add in workgroup trees, not
+//! in row order, which over 50 000 rows moves the 14th digit.
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use plumb_interp::Batch;
@@ -35,6 +41,21 @@ fn compare(case: &Case, options: plumb_gpu::RunOptions) -> Result<Outputs, Strin
 }
 
 fn check(got: &Outputs, expected: &[Vec<f64>], graph: &Graph, plan: &str) -> Result<(), String> {
+    check_within(got, expected, graph, plan, 2e-4)
+}
+
+/// Runs a case's graph as f64 kernels and checks every output against the interpreter.
+fn compare_f64(case: &Case, options: plumb_gpu::RunOptions) -> Result<Outputs, String> {
+    let expected = plumb_interp::run(&case.graph, &case.batch, &case.inputs).map_err(|e| e.to_string())?;
+    let compiled = plumb_gpu::compile_f64(&case.graph).map_err(|e| e.to_string())?;
+    let got = compiled.run_f64_with(&case.batch, &case.inputs, options).map_err(|e| e.to_string())?;
+    check_within(&got, &expected, &case.graph, &format!("{}", compiled.plan), F64_TOLERANCE)?;
+    Ok(got)
+}
+
+const F64_TOLERANCE: f64 = 1e-12;
+
+fn check_within(got: &Outputs, expected: &[Vec<f64>], graph: &Graph, plan: &str, tolerance: f64) -> Result<(), String> {
     for (name, values) in got {
         let want = &expected[graph.output(name).ok_or("an unknown output")?.index()];
         if values.len() != want.len() {
@@ -42,7 +63,7 @@ fn check(got: &Outputs, expected: &[Vec<f64>], graph: &Graph, plan: &str) -> Res
         }
         let scale = want.iter().filter(|x| x.is_finite()).fold(0.0f64, |m, x| m.max(x.abs())).max(1e-6);
         for (i, (x, y)) in values.iter().zip(want).enumerate() {
-            let same = (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= 2e-4 * scale;
+            let same = (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= tolerance * scale;
             if !same {
                 return Err(format!("{name}[{i}]: gpu {x} vs interp {y} (scale {scale})\n{plan}\n{graph}"));
             }
@@ -74,6 +95,35 @@ fn random_graphs_match_the_interpreter() -> Result<(), String> {
             Ok(())
         })
         .map_err(|e| e.to_string())
+}
+
+fn f64_random_graphs_match_the_interpreter() -> Result<(), String> {
+    let mut runner = TestRunner::new(Config { cases: 64, failure_persistence: None, ..Config::default() });
+    let strategy = (proptest::collection::vec((0u8..=255, 0u8..=255, 0u8..=255), 1..20), 1usize..40);
+    runner
+        .run(&strategy, |(choices, rows)| {
+            let case = build(&choices, rows);
+            let first = compare_f64(&case, Default::default()).map_err(TestCaseError::fail)?;
+            let chunked = plumb_gpu::RunOptions { max_workgroups: Some(1), ..Default::default() };
+            let second = compare_f64(&case, chunked).map_err(TestCaseError::fail)?;
+            bitwise_equal(&first, &second).map_err(TestCaseError::fail)?;
+            Ok(())
+        })
+        .map_err(|e| e.to_string())
+}
+
+fn f64_many_rows_are_bitwise_identical_across_runs_and_chunkings() -> Result<(), String> {
+    let case = build(&[(6, 1, 1), (1, 1, 2), (9, 0, 0), (7, 1, 5)], 50_000);
+    let reference = compare_f64(&case, Default::default())?;
+    bitwise_equal(&reference, &compare_f64(&case, Default::default())?)?;
+    let small = plumb_gpu::RunOptions { max_binding_bytes: Some(64 << 10), max_workgroups: None };
+    bitwise_equal(&reference, &compare_f64(&case, small)?)?;
+    // The f32 run of the same graph is a different compiled graph, with f32 results.
+    let compiled = plumb_gpu::compile_f64(&case.graph).map_err(|e| e.to_string())?;
+    if compiled.run(&case.batch, &to_f32(&case.inputs)).is_ok() {
+        return Err("an f64 graph accepted f32 inputs".into());
+    }
+    Ok(())
 }
 
 fn many_rows_are_bitwise_identical_across_runs_and_chunkings() -> Result<(), String> {
@@ -268,6 +318,194 @@ fn math_functions_match_f64() -> Result<(), String> {
     Ok(())
 }
 
+/// Every unary op over a wide range as an f64 kernel, against the interpreter:
+/// within 4e-15 relative (a few ulps) or 1e-300 absolute; log Φ within the
+/// bound of its Chebyshev form (plumb-ir's tests/math.rs); special values exact.
+fn f64_math_functions_match_the_interpreter() -> Result<(), String> {
+    let mut xs: Vec<f64> = Vec::new();
+    let mut x = -760.0f64;
+    while x <= 760.0 {
+        xs.push(x);
+        x += 0.0731;
+    }
+    let mut x = -3.0f64;
+    while x <= 3.0 {
+        xs.push(x);
+        x += 0.000_37;
+    }
+    for e in -300..=300 {
+        for s in [1.0, -1.0, 3.7, -3.7] {
+            xs.push(s * 10f64.powi(e));
+        }
+    }
+    xs.extend([0.0, -0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -std::f64::consts::LN_2, 1.0, -1.0]);
+    xs.extend([f64::MIN_POSITIVE, 5e-324, f64::MAX, -f64::MAX, 709.78, 709.79, -745.13, -745.14]);
+    for op in Unary::ALL.iter().copied() {
+        let mut g = Graph::new(op.name());
+        let x = g.input("x", Shape::Rows, false);
+        let y = g.unary(op, x);
+        g.set_output("y", y);
+        let compiled = plumb_gpu::compile_f64(&g).map_err(|e| e.to_string())?;
+        let got = compiled.run_f64(&Batch::rows(xs.len()), std::slice::from_ref(&xs)).map_err(|e| e.to_string())?;
+        for (i, (&x, &y)) in xs.iter().zip(&got[0].1).enumerate() {
+            let want = plumb_ir::eval_unary(op, x);
+            let relative = match op {
+                Unary::LogNdtr if x > 0.0 => 2e-15 * (8.0 + x * x),
+                Unary::LogNdtr => 1e-14,
+                // tanh is expm1(2x)/(expm1(2x) + 2) in the kernels: two roundings more.
+                Unary::Tanh => 1e-15 * 8.0,
+                _ => 4e-15,
+            };
+            let ok = (y.is_nan() && want.is_nan())
+                || y == want
+                || (y - want).abs() <= relative * want.abs()
+                || (y - want).abs() <= 1e-300
+                || (op == Unary::Log1mexp && x >= 0.0 && y.is_nan());
+            if !ok {
+                return Err(format!(
+                    "{}({x:e}) = {y:e} on the GPU in f64, {want:e} in the interpreter (index {i})",
+                    op.name()
+                ));
+            }
+        }
+    }
+    let mut g = Graph::new("pow");
+    let a = g.input("a", Shape::Rows, false);
+    let b = g.input("b", Shape::Rows, false);
+    let p = g.binary(Binary::Pow, a, b);
+    g.set_output("p", p);
+    let cases: [(f64, f64); 12] = [
+        (2.0, 10.0),
+        (0.5, -3.0),
+        (-2.0, 3.0),
+        (-2.0, 2.0),
+        (-2.0, 0.5),
+        (0.0, 2.0),
+        (0.0, -1.0),
+        (7.3, 0.0),
+        (1.0, f64::NAN),
+        (3.1, 2.7),
+        (1e-3, 1.5),
+        (f64::NAN, 1.0),
+    ];
+    let compiled = plumb_gpu::compile_f64(&g).map_err(|e| e.to_string())?;
+    let inputs = vec![cases.iter().map(|c| c.0).collect(), cases.iter().map(|c| c.1).collect()];
+    let got = compiled.run_f64(&Batch::rows(cases.len()), &inputs).map_err(|e| e.to_string())?;
+    for ((a, b), y) in cases.iter().zip(&got[0].1) {
+        let want = a.powf(*b);
+        let ok = (y.is_nan() && want.is_nan()) || *y == want || (y - want).abs() <= 1e-14 * want.abs();
+        if !ok {
+            return Err(format!("pow({a}, {b}) = {y} on the GPU in f64, {want} in the interpreter"));
+        }
+    }
+    Ok(())
+}
+
+/// The rating fit's f64 graphs (Newton's per-pair terms of the three pairwise
+/// models, Plackett–Luce's two per-position passes) against the interpreter,
+/// then whole fits with `Backend::Gpu` against the CPU backend for every model,
+/// and GPU bootstrap intervals that repeat bit for bit.
+fn f64_rating_fits_match_the_cpu() -> Result<(), String> {
+    use plumb_ratings::graphs::{pair_terms, ranking_stages, ranking_weights};
+    use plumb_ratings::{Backend, Dataset, Model, Observations, Options, PairRow, Ties};
+    let mut state = 0x5851_F42D_4C95_7F2D_u64;
+    let mut next = move |n: u64| {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % n
+    };
+    let rows = 5000;
+    let d: Vec<f64> = (0..rows).map(|_| (next(200_001) as f64 - 100_000.0) / 4000.0).collect();
+    let counts = |next: &mut dyn FnMut(u64) -> u64| (0..rows).map(|_| next(5) as f64).collect::<Vec<f64>>();
+    let (wij, wji, t) = (counts(&mut next), counts(&mut next), counts(&mut next));
+    for model in [Model::BradleyTerry, Model::Thurstone, Model::Davidson] {
+        let graph = pair_terms(model).ok_or("no graph")?;
+        let mut inputs = vec![d.clone(), wij.clone(), wji.clone(), t.clone()];
+        if model == Model::Davidson {
+            inputs.push(vec![-0.4]);
+        }
+        let expected = plumb_interp::run(&graph, &Batch::rows(rows), &inputs).map_err(|e| e.to_string())?;
+        let compiled = plumb_gpu::compile_f64(&graph).map_err(|e| e.to_string())?;
+        let got = compiled.run_f64(&Batch::rows(rows), &inputs).map_err(|e| e.to_string())?;
+        // log Φ's Chebyshev form is within 2e-15·(8 + d²) of the interpreter's
+        // erfc, and the Mills-ratio terms at |d| up to 25 magnify that to ≈ 1e-11.
+        let tolerance = if model == Model::Thurstone { 1e-10 } else { F64_TOLERANCE };
+        check_within(&got, &expected, &graph, &format!("{}", compiled.plan), tolerance)?;
+    }
+    let x: Vec<f64> = d.iter().map(|v| -v.abs()).collect();
+    let s: Vec<f64> = (0..rows).map(|_| next(1000) as f64 / 100.0).collect();
+    let stage: Vec<f64> = (0..rows).map(|_| (next(4) > 0) as u8 as f64).collect();
+    for (graph, inputs) in [(ranking_weights(), vec![x.clone()]), (ranking_stages(), vec![s, x, stage])] {
+        let expected = plumb_interp::run(&graph, &Batch::rows(rows), &inputs).map_err(|e| e.to_string())?;
+        let compiled = plumb_gpu::compile_f64(&graph).map_err(|e| e.to_string())?;
+        let got = compiled.run_f64(&Batch::rows(rows), &inputs).map_err(|e| e.to_string())?;
+        check_within(&got, &expected, &graph, &format!("{}", compiled.plan), F64_TOLERANCE)?;
+    }
+    let items = 50;
+    let strength = |i: u32| f64::from(i) / 25.0;
+    let pairs: Vec<PairRow> = (0..8000)
+        .map(|_| {
+            let a = next(items) as u32;
+            let b = ((u64::from(a) + 1 + next(items - 1)) % items) as u32;
+            let p = 1.0 / (1.0 + (strength(b) - strength(a)).exp());
+            let (wins_a, wins_b, ties) = match next(1000) {
+                u if u < 120 => (0.0, 0.0, 1.0),
+                u if (u as f64) < 120.0 + 880.0 * p => (1.0, 0.0, 0.0),
+                _ => (0.0, 1.0, 0.0),
+            };
+            PairRow { a, b, wins_a, wins_b, ties }
+        })
+        .collect();
+    let names = |prefix: &str| (0..items).map(|i| format!("{prefix}{i}")).collect::<Vec<String>>();
+    let votes = Dataset { items: names("m"), observations: Observations::Pairs(pairs) };
+    let rankings: Vec<Vec<u32>> = (0..3000)
+        .map(|_| {
+            let mut ranking: Vec<u32> = Vec::new();
+            while ranking.len() < 2 + next(5) as usize {
+                let item = next(items) as u32;
+                if !ranking.contains(&item) {
+                    ranking.push(item);
+                }
+            }
+            ranking.sort_by_key(|&i| std::cmp::Reverse(u64::from(i) + next(30)));
+            ranking
+        })
+        .collect();
+    let ranked = Dataset { items: names("r"), observations: Observations::Rankings(rankings) };
+    for (data, options) in [
+        (&votes, Options::new(Model::BradleyTerry)),
+        (&votes, Options { ties: Ties::Half, l2: 0.2, reference: Some(3), ..Options::new(Model::Thurstone) }),
+        (&votes, Options::new(Model::Davidson)),
+        (&ranked, Options { l2: 0.05, ..Options::new(Model::PlackettLuce) }),
+    ] {
+        let cpu = plumb_ratings::fit(data, &options).map_err(|e| e.message)?;
+        let on_gpu = Options { backend: Backend::Gpu, ..options.clone() };
+        let gpu = plumb_ratings::fit(data, &on_gpu).map_err(|e| e.message)?;
+        let close = |a: &[f64], b: &[f64], tolerance: f64| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tolerance * (1.0 + x.abs()))
+        };
+        let same = cpu.iterations == gpu.iterations
+            && close(&cpu.abilities, &gpu.abilities, 1e-9)
+            && close(&cpu.se, &gpu.se, 1e-9)
+            && close(&[cpu.loglik], &[gpu.loglik], 1e-10)
+            && close(
+                &cpu.tie_param.into_iter().collect::<Vec<_>>(),
+                &gpu.tie_param.into_iter().collect::<Vec<_>>(),
+                1e-9,
+            );
+        if !same {
+            return Err(format!("{:?}: the GPU fit differs\ncpu: {cpu:?}\ngpu: {gpu:?}", options.model));
+        }
+        if options.model == Model::BradleyTerry {
+            let first = plumb_ratings::bootstrap(data, &on_gpu, &gpu, 6, 11).map_err(|e| e.message)?;
+            let again = plumb_ratings::bootstrap(data, &on_gpu, &gpu, 6, 11).map_err(|e| e.message)?;
+            if first != again {
+                return Err("GPU bootstrap intervals differ between runs".into());
+            }
+        }
+    }
+    Ok(())
+}
+
 fn equal_kernels_share_a_pipeline() -> Result<(), String> {
     let a = plumb_gpu::compile(&plumb_gpu::sample::dpo(0.1)).map_err(|e| e.to_string())?;
     let mut renamed = plumb_gpu::sample::dpo(0.1);
@@ -297,6 +535,7 @@ fn random_graphs_validate() -> Result<(), String> {
         .run(&strategy, |(choices, rows)| {
             let case = build(&choices, rows);
             plumb_gpu::wgsl(&case.graph).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            plumb_gpu::wgsl_f64(&case.graph).map_err(|e| TestCaseError::fail(e.to_string()))?;
             Ok(())
         })
         .map_err(|e| e.to_string())
@@ -346,6 +585,13 @@ fn main() {
         ("differential::sample_graphs_match_the_interpreter", sample_graphs_match_the_interpreter),
         ("differential::rating_graphs_match_the_interpreter", rating_graphs_match_the_interpreter),
         ("math::functions_match_f64", math_functions_match_f64),
+        ("f64::random_graphs_match_the_interpreter", f64_random_graphs_match_the_interpreter),
+        (
+            "f64::many_rows_are_bitwise_identical_across_runs_and_chunkings",
+            f64_many_rows_are_bitwise_identical_across_runs_and_chunkings,
+        ),
+        ("f64::math_functions_match_the_interpreter", f64_math_functions_match_the_interpreter),
+        ("f64::rating_fits_match_the_cpu", f64_rating_fits_match_the_cpu),
         ("cache::equal_kernels_share_a_pipeline", equal_kernels_share_a_pipeline),
     ];
     let mut trials: Vec<Trial> = gpu_tests

@@ -6,7 +6,7 @@
 
 use crate::data::{Dataset, Observations, PairRow};
 use crate::linalg;
-use crate::{Fit, Intervals, Model, Options, RatingsError, Ties};
+use crate::{Backend, Fit, Intervals, Model, Options, RatingsError, Ties};
 
 /// Aggregated counts over unordered pairs i < j.
 #[derive(Debug, PartialEq)]
@@ -139,12 +139,74 @@ struct Problem<'a> {
     ranking_kernel: Option<RankingKernel>,
     /// Threads the kernels run on (results do not depend on it).
     threads: usize,
+    /// The first error of a kernel that compiled but failed to run (a lost
+    /// device, say): the point it was evaluated at counts as NaN, and the fit
+    /// reports this error rather than a failure to converge.
+    kernel_error: std::cell::RefCell<Option<RatingsError>>,
 }
 
-/// `graphs::pair_terms` compiled by the CPU backend, with its input and output
+/// One of the fit's graphs compiled to f64 kernels on the chosen backend.
+enum FitGraph {
+    Cpu(std::sync::Arc<plumb_cpu::CompiledGraph<f64>>),
+    #[cfg(feature = "gpu")]
+    Gpu(std::sync::Arc<plumb_gpu::CompiledGraph>),
+}
+
+impl FitGraph {
+    fn compile(graph: &plumb_ir::Graph, backend: Backend) -> Result<FitGraph, RatingsError> {
+        match backend {
+            Backend::Cpu => plumb_cpu::compile_f64(graph)
+                .map(FitGraph::Cpu)
+                .map_err(|e| RatingsError { code: "P0611", message: format!("the fit's kernel did not compile: {e}") }),
+            #[cfg(feature = "gpu")]
+            Backend::Gpu => plumb_gpu::compile_f64(graph).map(FitGraph::Gpu).map_err(|e| RatingsError {
+                code: "P0611",
+                message: format!("the GPU backend cannot run the fit: {e}"),
+            }),
+            #[cfg(not(feature = "gpu"))]
+            Backend::Gpu => Err(RatingsError {
+                code: "P0611",
+                message: "the GPU backend cannot run the fit: this build has no GPU backend \
+                          (plumb-ratings' `gpu` feature)"
+                    .into(),
+            }),
+        }
+    }
+
+    /// Runs the graph; per-row outputs land in `Buffer`s, summed ones in `Host`.
+    fn run_into(
+        &self,
+        batch: &plumb_interp::Batch,
+        inputs: &[Vec<f64>],
+        threads: usize,
+        outputs: &mut plumb_cpu::Outputs<f64>,
+    ) -> Result<(), String> {
+        match self {
+            FitGraph::Cpu(compiled) => compiled.run_into(batch, inputs, threads, outputs).map_err(|e| e.to_string()),
+            #[cfg(feature = "gpu")]
+            FitGraph::Gpu(compiled) => {
+                let _ = threads;
+                let values = compiled.run_f64(batch, inputs).map_err(|e| e.to_string())?;
+                let graph = &compiled.graph;
+                outputs.values = values
+                    .into_iter()
+                    .map(|(name, v)| {
+                        let summed = graph.output(&name).is_some_and(|id| graph.shape(id) == plumb_ir::Shape::Scalar);
+                        let data =
+                            if summed { plumb_cpu::OutputData::Host(v) } else { plumb_cpu::OutputData::Buffer(v) };
+                        (name, data)
+                    })
+                    .collect();
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `graphs::pair_terms` compiled to f64 kernels, with its input and output
 /// buffers kept from one evaluation to the next.
 struct PairKernel {
-    compiled: std::sync::Arc<plumb_cpu::CompiledGraph<f64>>,
+    compiled: FitGraph,
     batch: plumb_interp::Batch,
     /// d (rewritten at every evaluation), wij, wji, t, and α for Davidson.
     inputs: std::cell::RefCell<Vec<Vec<f64>>>,
@@ -152,10 +214,9 @@ struct PairKernel {
 }
 
 impl PairKernel {
-    fn new(model: Model, pairs: &Pairs) -> Result<Option<PairKernel>, RatingsError> {
+    fn new(model: Model, pairs: &Pairs, backend: Backend) -> Result<Option<PairKernel>, RatingsError> {
         let Some(graph) = crate::graphs::pair_terms(model) else { return Ok(None) };
-        let compiled = plumb_cpu::compile_f64(&graph)
-            .map_err(|e| RatingsError { code: "P0609", message: format!("the fit's kernel did not compile: {e}") })?;
+        let compiled = FitGraph::compile(&graph, backend)?;
         let mut inputs = vec![vec![0.0; pairs.i.len()], pairs.wij.clone(), pairs.wji.clone(), pairs.t.clone()];
         if model == Model::Davidson {
             inputs.push(vec![0.0]);
@@ -180,15 +241,15 @@ impl PairKernel {
         let mut outputs = self.outputs.borrow_mut();
         self.compiled
             .run_into(&self.batch, &inputs, threads, &mut outputs)
-            .map_err(|e| RatingsError { code: "P0609", message: format!("the fit's kernel failed: {e}") })
+            .map_err(|e| RatingsError { code: "P0611", message: format!("the fit's kernel failed: {e}") })
     }
 }
 
 /// Plackett–Luce's two passes (`graphs::ranking_weights`, `graphs::ranking_stages`)
 /// over the positions of all rankings laid end to end, with their buffers.
 struct RankingKernel {
-    weights: std::sync::Arc<plumb_cpu::CompiledGraph<f64>>,
-    stages: std::sync::Arc<plumb_cpu::CompiledGraph<f64>>,
+    weights: FitGraph,
+    stages: FitGraph,
     batch: plumb_interp::Batch,
     /// Where each ranking starts.
     starts: Vec<usize>,
@@ -200,11 +261,8 @@ struct RankingKernel {
 }
 
 impl RankingKernel {
-    fn new(rankings: &[Vec<u32>]) -> Result<RankingKernel, RatingsError> {
-        let compile = |graph: plumb_ir::Graph| {
-            plumb_cpu::compile_f64(&graph)
-                .map_err(|e| RatingsError { code: "P0609", message: format!("the fit's kernel did not compile: {e}") })
-        };
+    fn new(rankings: &[Vec<u32>], backend: Backend) -> Result<RankingKernel, RatingsError> {
+        let compile = |graph: plumb_ir::Graph| FitGraph::compile(&graph, backend);
         let mut starts = Vec::with_capacity(rankings.len());
         let mut stage = Vec::new();
         for ranking in rankings {
@@ -226,8 +284,7 @@ impl RankingKernel {
 
     /// Runs both passes at parameters `p`; their outputs are then in `weight_outputs` and `stage_outputs`.
     fn run(&self, rankings: &[Vec<u32>], p: &[f64], threads: usize) -> Result<(), RatingsError> {
-        let failed =
-            |e: plumb_cpu::CpuError| RatingsError { code: "P0609", message: format!("the fit's kernel failed: {e}") };
+        let failed = |e: String| RatingsError { code: "P0611", message: format!("the fit's kernel failed: {e}") };
         let mut weight_inputs = self.weight_inputs.borrow_mut();
         for (r, ranking) in rankings.iter().enumerate() {
             let top = ranking.iter().map(|&i| p[i as usize]).fold(f64::NEG_INFINITY, f64::max);
@@ -324,8 +381,8 @@ impl Problem<'_> {
         }
         let mut f = 0.0;
         if let (Some(pairs), Some(kernel)) = (&self.pairs, &self.kernel) {
-            // A kernel that cannot run (it compiled, so only on a bug) makes the point unusable.
-            if kernel.run(pairs, p, n, self.threads).is_err() {
+            if let Err(e) = kernel.run(pairs, p, n, self.threads) {
+                self.kernel_error.borrow_mut().get_or_insert(e);
                 return f64::NAN;
             }
             let outputs = kernel.outputs.borrow();
@@ -392,7 +449,8 @@ impl Problem<'_> {
             }
         }
         if let (Some(rankings), Some(kernel)) = (self.rankings, &self.ranking_kernel) {
-            if kernel.run(rankings, p, self.threads).is_err() {
+            if let Err(e) = kernel.run(rankings, p, self.threads) {
+                self.kernel_error.borrow_mut().get_or_insert(e);
                 return f64::NAN;
             }
             let weight_outputs = kernel.weight_outputs.borrow();
@@ -583,12 +641,13 @@ fn problem<'a>(data: &'a Dataset, opts: &Options, threads: usize) -> Result<Prob
         kernel: None,
         ranking_kernel: None,
         threads,
+        kernel_error: std::cell::RefCell::new(None),
     };
     match (&data.observations, opts.model) {
         (Observations::Rankings(r), Model::PlackettLuce) => {
             prob.rankings = Some(r);
             if opts.kernels {
-                prob.ranking_kernel = Some(RankingKernel::new(r)?);
+                prob.ranking_kernel = Some(RankingKernel::new(r, opts.backend)?);
             }
         }
         (Observations::Rankings(_), _) => {
@@ -612,7 +671,7 @@ fn problem<'a>(data: &'a Dataset, opts: &Options, threads: usize) -> Result<Prob
                 }
             }
             if opts.kernels {
-                prob.kernel = PairKernel::new(prob.model, &pairs)?;
+                prob.kernel = PairKernel::new(prob.model, &pairs, opts.backend)?;
             }
             prob.pairs = Some(pairs);
         }
@@ -911,7 +970,11 @@ fn fit_from(
         Some(k) => return Err(RatingsError { code: "P0606", message: format!("reference index {k} is out of range") }),
         None => Constraint { k: prob.n - 1, mean_zero: true },
     };
-    let (p, iterations, se) = newton(&prob, c, opts, start, want_se)?;
+    let solved = newton(&prob, c, opts, start, want_se);
+    if let Some(e) = prob.kernel_error.borrow_mut().take() {
+        return Err(e);
+    }
+    let (p, iterations, se) = solved?;
     let mut abilities = p[..prob.n].to_vec();
     // Remove rounding drift from the constraint.
     if c.mean_zero {
@@ -927,6 +990,9 @@ fn fit_from(
     }
     let penalty = 0.5 * opts.l2 * abilities.iter().map(|x| x * x).sum::<f64>();
     let loglik = -(prob.eval(&at, None, None) - penalty);
+    if let Some(e) = prob.kernel_error.borrow_mut().take() {
+        return Err(e);
+    }
     let tie_param = (prob.model == Model::Davidson).then(|| p[prob.n].exp());
     Ok(Fit { abilities, se, loglik, iterations, tie_param })
 }

@@ -68,6 +68,20 @@ pub struct Options {
     /// CPU backend): the default. `false` runs the equivalent native loops,
     /// which the tests compare against.
     pub kernels: bool,
+    /// Where those kernels run.
+    pub backend: Backend,
+}
+
+/// Where a fit's kernels run (the Newton steps, the dense Hessian and the
+/// standard errors stay on the host).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// The CPU backend's f64 kernels on all cores.
+    #[default]
+    Cpu,
+    /// The GPU backend's f64 kernels: needs this crate's `gpu` feature and a
+    /// device with 64-bit floats and integers in shaders, else error P0611.
+    Gpu,
 }
 
 impl Options {
@@ -80,6 +94,7 @@ impl Options {
             tolerance: 1e-8,
             max_iterations: 200,
             kernels: true,
+            backend: Backend::Cpu,
         }
     }
 }
