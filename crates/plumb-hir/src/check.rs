@@ -926,6 +926,10 @@ impl<'a> Checker<'a> {
                         (OptionKind::Opaque(want), Type::Opaque(got)) => want == got,
                         (OptionKind::Opaque("Selector"), Type::Options("Selector")) => true,
                         (OptionKind::Opaque("Text"), Type::Value { scalar: Scalar::Text, .. }) => true,
+                        (OptionKind::OneOf(choices), Type::Value { scalar: Scalar::Text, .. }) => match &value.kind {
+                            ExprKind::Str(text) => choices.contains(&text.as_str()),
+                            _ => false,
+                        },
                         (OptionKind::Model, Type::Model(_)) => true,
                         (OptionKind::IntAtLeast(min), Type::Value { scalar: Scalar::Int, .. }) => {
                             is_literal_number(value).is_none_or(|v| v >= min as f64)
@@ -949,8 +953,11 @@ impl<'a> Checker<'a> {
                                 Type::Value { scalar: Scalar::Int | Scalar::Float, .. }
                             )
                     );
-                    let found = match (type_fits, is_literal_number(value)) {
-                        (true, Some(v)) => format!("but is {v}"),
+                    let found = match (type_fits, is_literal_number(value), &value.kind) {
+                        (true, Some(v), _) => format!("but is {v}"),
+                        (_, _, ExprKind::Str(text)) if matches!(kind, OptionKind::OneOf(_)) => {
+                            format!("but is \"{text}\"")
+                        }
                         _ => format!("found {ty}"),
                     };
                     if !ok {
@@ -960,9 +967,10 @@ impl<'a> Checker<'a> {
                                 format!("option `{}` must be {}, {found}", name.text, kind.describe()),
                                 value.span,
                             )
-                            .with_label(match is_literal_number(value) {
-                                Some(v) => format!("{v}"),
-                                None => ty.to_string(),
+                            .with_label(match (is_literal_number(value), &value.kind) {
+                                (Some(v), _) => format!("{v}"),
+                                (None, ExprKind::Str(text)) => format!("\"{text}\""),
+                                (None, _) => ty.to_string(),
                             })
                             .with_help(format!(
                                 "`{}`: {}",

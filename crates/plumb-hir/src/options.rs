@@ -16,6 +16,8 @@ pub enum OptionKind {
     NonNegativeFloat,
     /// A float in (0, 1].
     Probability,
+    /// A text literal, one of these.
+    OneOf(&'static [&'static str]),
 }
 
 impl OptionKind {
@@ -30,6 +32,9 @@ impl OptionKind {
             OptionKind::PositiveFloat => "a number > 0".into(),
             OptionKind::NonNegativeFloat => "a number ≥ 0".into(),
             OptionKind::Probability => "a number in (0, 1]".into(),
+            OptionKind::OneOf(choices) => {
+                format!("one of {}", choices.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", "))
+            }
         }
     }
 }
@@ -57,9 +62,15 @@ pub const TRAIN_OPTIONS: OptionTable = &[
 
 /// Options of `fit NAME = MODEL(...) { ... }`.
 pub const FIT_OPTIONS: OptionTable = &[
-    ("tolerance", OptionKind::PositiveFloat, "convergence tolerance on the abilities"),
-    ("max_iterations", OptionKind::IntAtLeast(1), "iteration limit"),
+    ("tolerance", OptionKind::PositiveFloat, "convergence tolerance on the abilities (default 1e-8)"),
+    ("max_iterations", OptionKind::IntAtLeast(1), "Newton iteration limit (default 200)"),
     ("reference", OptionKind::Opaque("Text"), "the item fixed at ability 0"),
+    (
+        "ties",
+        OptionKind::OneOf(&["ignore", "half"]),
+        "bradley_terry and thurstone: drop ties, or count each as half a win for each side",
+    ),
+    ("backend", OptionKind::OneOf(&["cpu", "gpu"]), "where the fit's kernels run (default cpu)"),
 ];
 
 /// Options of `sampler NAME { ... }`.

@@ -122,6 +122,16 @@ pub enum StageKind {
         l2: f64,
         ties: String,
         reference: Option<String>,
+        /// The options below are left out of the definition when unset (their
+        /// defaults: 1e-8, 200 iterations, the CPU backend), so that a recipe
+        /// that does not set them keeps its stage keys.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tolerance: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_iterations: Option<u64>,
+        /// `Some("gpu")`; the CPU is `None`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        backend: Option<String>,
     },
     /// A leaderboard of fitted ratings, with bootstrap intervals when asked.
     Leaderboard {
@@ -172,6 +182,16 @@ impl Stage {
     /// The canonical text of what the stage does (an input of its key).
     pub fn definition(&self) -> String {
         serde_json::to_string(&self.kind).unwrap_or_default()
+    }
+
+    /// GPUs the stage asks its executor for: a fit (or its leaderboard's
+    /// bootstrap refits) on the GPU backend takes one.
+    pub fn gpus(&self) -> usize {
+        let on_gpu = |kind: &StageKind| matches!(kind, StageKind::Fit { backend: Some(_), .. });
+        match &self.kind {
+            StageKind::Leaderboard { fit, bootstrap, .. } => usize::from(*bootstrap >= 2 && on_gpu(fit)),
+            kind => usize::from(on_gpu(kind)),
+        }
     }
 
     pub fn needs_models(&self) -> bool {
@@ -1157,12 +1177,20 @@ fn fit_stage(builder: &mut Builder, fit: &plumb_syntax::ast::FitItem) -> Result<
         None => 0.0,
     };
     let mut ties = "ignore".to_string();
-    let mut reference = None;
+    let (mut reference, mut tolerance, mut max_iterations, mut backend) = (None, None, None, None);
     if let Some(options) = &fit.options {
         for (name, (value, span)) in builder.options(options)? {
             match (name.as_str(), literal(&value)) {
                 ("ties", Some(Value::String(t))) if t == "half" || t == "ignore" => ties = t,
                 ("reference", Some(Value::String(r))) => reference = Some(r),
+                ("tolerance", Some(Value::Number(t))) if t.as_f64().is_some_and(|t| t > 0.0) => {
+                    tolerance = t.as_f64();
+                }
+                ("max_iterations", Some(Value::Number(n))) if n.as_u64().is_some_and(|n| n >= 1) => {
+                    max_iterations = n.as_u64();
+                }
+                ("backend", Some(Value::String(b))) if b == "cpu" => backend = None,
+                ("backend", Some(Value::String(b))) if b == "gpu" => backend = Some(b),
                 _ => return Err(builder.unsupported(&format!("the fit option `{name}` here"), span)),
             }
         }
@@ -1170,7 +1198,7 @@ fn fit_stage(builder: &mut Builder, fit: &plumb_syntax::ast::FitItem) -> Result<
     let name = builder.unique_name(&format!("fit.{}", fit.name.text));
     let stage = builder.push(Stage {
         name,
-        kind: StageKind::Fit { model, l2, ties, reference },
+        kind: StageKind::Fit { model, l2, ties, reference, tolerance, max_iterations, backend },
         inputs: vec![data_input(&data, "data")?],
         span: shift(fit.name.span, builder.offset),
         model: None,

@@ -52,7 +52,7 @@ fn dataset(rows: &[Value], shown: &str) -> Result<Dataset, RuntimeError> {
 }
 
 fn options(kind: &StageKind, data: &Dataset) -> Result<Options, RuntimeError> {
-    let StageKind::Fit { model, l2, ties, reference } = kind else {
+    let StageKind::Fit { model, l2, ties, reference, tolerance, max_iterations, backend } = kind else {
         return Err(RuntimeError::new(STAGE_FAILED, "not a fit stage"));
     };
     let mut options = Options::new(match model.as_str() {
@@ -62,6 +62,15 @@ fn options(kind: &StageKind, data: &Dataset) -> Result<Options, RuntimeError> {
         _ => Model::BradleyTerry,
     });
     options.l2 = *l2;
+    if let Some(tolerance) = tolerance {
+        options.tolerance = *tolerance;
+    }
+    if let Some(limit) = max_iterations {
+        options.max_iterations = usize::try_from(*limit).unwrap_or(usize::MAX);
+    }
+    if backend.as_deref() == Some("gpu") {
+        options.backend = plumb_ratings::Backend::Gpu;
+    }
     options.ties = if ties == "half" { Ties::Half } else { Ties::Ignore };
     if let Some(name) = reference {
         options.reference = Some(data.index_of(name).ok_or_else(|| {

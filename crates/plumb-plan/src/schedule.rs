@@ -376,7 +376,7 @@ pub fn run(
                     out: staging.path().to_path_buf(),
                     seed,
                     threads: options.threads,
-                    gpus: 0,
+                    gpus: stage.gpus(),
                     env: rank_env(),
                     project,
                     checkpoints: checkpoints.clone(),
