@@ -59,8 +59,10 @@ struct Emitter<'g> {
     constant_exponents: HashMap<NodeId, f64>,
     /// Buffer base pointers, by node (loaded at entry).
     buffers: HashMap<NodeId, Value>,
-    /// Scalars splatted at entry.
-    scalars: HashMap<NodeId, Value>,
+    /// The scalars' offsets in the scalar array, which holds each scalar four
+    /// times (`exec.rs`), so that a use is one f32x4 load.
+    scalars: HashMap<NodeId, i32>,
+    scalar_ptr: Value,
     /// f64x2 accumulators for batch reductions: (sum of lanes 0,1; of lanes 2,3;
     /// count of lanes 0,1; of lanes 2,3).
     batch: HashMap<NodeId, [Variable; 4]>,
@@ -83,9 +85,12 @@ pub fn build(
     let tok_offsets = b.ins().load(types::I64, flags, ctx, CTX_TOK_OFFSETS);
     let k_offsets = b.ins().load(types::I64, flags, ctx, CTX_K_OFFSETS);
     let mut scalars = HashMap::new();
+    // Scalars are loaded as whole vectors where they are used, and the backend
+    // folds such a load into the instruction that uses it. (A splat at entry
+    // is sunk into the loops by the optimizer, where it costs a reload of the
+    // spilled scalar and a broadcast per use.)
     for (index, id) in kernel.scalars.iter().enumerate() {
-        let x = b.ins().load(types::F32, flags, scalar_ptr, (index * 4) as i32);
-        scalars.insert(*id, b.ins().splat(V, x));
+        scalars.insert(*id, (index * 16) as i32);
     }
     math::prime_constants(b);
     let mut batch = HashMap::new();
@@ -100,7 +105,18 @@ pub fn build(
         batch.insert(*id, vars);
     }
     let levels = levels(graph, kernel);
-    let mut e = Emitter { graph, kernel, constant_exponents, buffers, scalars, batch, levels, tok_offsets, k_offsets };
+    let mut e = Emitter {
+        graph,
+        kernel,
+        constant_exponents,
+        buffers,
+        scalars,
+        scalar_ptr,
+        batch,
+        levels,
+        tok_offsets,
+        k_offsets,
+    };
     if kernel.ragged {
         e.row_loop(b, row_start, row_end, 1)?;
     } else {
@@ -563,8 +579,8 @@ impl Emitter<'_> {
         if let Some(v) = values.get(&id) {
             return Ok(*v);
         }
-        if let Some(v) = self.scalars.get(&id) {
-            return Ok(*v);
+        if let Some(&offset) = self.scalars.get(&id) {
+            return Ok(b.ins().load(V, MemFlagsData::trusted(), self.scalar_ptr, offset));
         }
         let Some(&base) = self.buffers.get(&id) else {
             return Err(Unsupported(format!("%{} is not available in this kernel", id.0)));

@@ -104,7 +104,7 @@ pub fn build(b: &mut FunctionBuilder, graph: &Graph, kernel: &Kernel, call_conv:
     let mut scalars = HashMap::new();
     let mut wide_scalars = HashMap::new();
     for (index, id) in kernel.scalars.iter().enumerate() {
-        let x = b.ins().load(types::F64, flags, scalar_ptr, (index * 8) as i32);
+        let x = b.ins().load(types::F64, flags, scalar_ptr, (index * 32) as i32);
         scalars.insert(*id, x);
         wide_scalars.insert(*id, b.ins().splat(types::F64X2, x));
     }

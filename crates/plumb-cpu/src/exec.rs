@@ -426,14 +426,15 @@ impl<E: Element> CompiledGraph<E> {
         // Every element of a store is written by the pass, so reused buffers need no clearing.
         let mut stores: Vec<Vec<E>> =
             kernel.stores.iter().map(|id| buffer_for(*id, batch.len(graph.shape(*id)))).collect();
-        let mut scalars: Vec<E> = Vec::with_capacity(kernel.scalars.len());
+        // Four copies of each scalar: the f32 kernels load them as f32x4 vectors.
+        let mut scalars: Vec<E> = Vec::with_capacity(4 * kernel.scalars.len());
         for id in &kernel.scalars {
             let value = match (held.get(id), &graph.node(*id).op) {
                 (Some(Held::Host(v)), _) => v.first().copied().unwrap_or(f64::NAN),
                 (_, Op::Const(c)) => *c,
                 _ => self.host_node(batch, *id, held, inputs)?.first().copied().unwrap_or(f64::NAN),
             };
-            scalars.push(E::from_f64(value));
+            scalars.extend([E::from_f64(value); 4]);
         }
         let chunk = if kernel.ragged { CHUNK_ROWS_RAGGED } else { CHUNK_ROWS };
         let chunks = batch.rows.div_ceil(chunk).max(1);
