@@ -628,6 +628,16 @@ impl Emitter<'_> {
         Ok(math::cmp(b, FloatCC::NotEqual, value, zero))
     }
 
+    /// Whether `id` is a clamp to constant bounds inside [lo, hi] (a NaN
+    /// argument stays NaN through it).
+    fn clamped_within(&self, id: NodeId, lo: f64, hi: f64) -> bool {
+        let Op::Clamp(_, low, high) = self.graph.node(id).op else { return false };
+        match (self.constant_exponents.get(&low), self.constant_exponents.get(&high)) {
+            (Some(&l), Some(&h)) => l >= lo && h <= hi && l <= h,
+            _ => false,
+        }
+    }
+
     fn emit(
         &mut self,
         b: &mut FunctionBuilder,
@@ -640,6 +650,12 @@ impl Emitter<'_> {
         let mut get = |s: &mut Self, b: &mut FunctionBuilder, o: NodeId| s.value(b, o, values, row, token);
         Ok(match op {
             Op::Broadcast(a) | Op::StopGradient(a) => get(self, b, a)?,
+            Op::Unary(Unary::Exp, a) if self.clamped_within(a, -88.0, 88.0) => {
+                // The graph clamped the argument to constant bounds where exp needs
+                // no range checks of its own (PPO's exp(clamp(log ratio, −20, 20))).
+                let x = get(self, b, a)?;
+                math::exp_bounded(b, x)
+            }
             Op::Unary(u, a) => {
                 let x = get(self, b, a)?;
                 unary(b, u, x)

@@ -181,6 +181,33 @@ pub fn clamp_constant(b: &mut FunctionBuilder, x: Value, lo: f32, hi: f32) -> Va
 
 pub fn exp(b: &mut FunctionBuilder, x: Value) -> Value {
     let xc = clamp_fast(b, x, -88.0, 88.0);
+    let result = exp_core(b, xc);
+    let limit = splat(b, 88.72);
+    let over = cmp(b, FloatCC::GreaterThan, x, limit);
+    let inf = splat(b, f32::INFINITY);
+    let result = select(b, over, inf, result);
+    let is_nan = cmp(b, FloatCC::Unordered, x, x);
+    select(b, is_nan, x, result)
+}
+
+/// e^x for an x known to be in [−88, 88] or NaN (the graph clamped it to
+/// constant bounds there): no clamps, and NaN flows through the arithmetic.
+pub fn exp_bounded(b: &mut FunctionBuilder, x: Value) -> Value {
+    exp_core(b, x)
+}
+
+/// e^x for x ≤ 0 or NaN: only the lower clamp (a NaN fails the comparison and
+/// stays NaN through the arithmetic).
+fn exp_non_positive(b: &mut FunctionBuilder, x: Value) -> Value {
+    let lo = splat(b, -88.0);
+    let below = cmp(b, FloatCC::LessThan, x, lo);
+    let xc = select(b, below, lo, x);
+    exp_core(b, xc)
+}
+
+/// e^x for x in [−88, 88] or NaN (a NaN gives NaN: every step propagates it,
+/// and the final product with any scale is NaN).
+fn exp_core(b: &mut FunctionBuilder, xc: Value) -> Value {
     let log2e = splat(b, std::f32::consts::LOG2_E);
     let t = b.ins().fmul(xc, log2e);
     // Round to nearest by adding 1.5·2^23: the integer lands in the low mantissa bits.
@@ -200,13 +227,7 @@ pub fn exp(b: &mut FunctionBuilder, x: Value) -> Value {
     let e = b.ins().isub(ni, magic_bits);
     let e = b.ins().ishl_imm_u(e, 23);
     let scale = b.ins().bitcast(V, lanes(), e);
-    let result = b.ins().fmul(p, scale);
-    let limit = splat(b, 88.72);
-    let over = cmp(b, FloatCC::GreaterThan, x, limit);
-    let inf = splat(b, f32::INFINITY);
-    let result = select(b, over, inf, result);
-    let is_nan = cmp(b, FloatCC::Unordered, x, x);
-    select(b, is_nan, x, result)
+    b.ins().fmul(p, scale)
 }
 
 pub fn log(b: &mut FunctionBuilder, x: Value) -> Value {
@@ -289,7 +310,7 @@ pub fn expm1(b: &mut FunctionBuilder, x: Value) -> Value {
 fn exp_neg_abs(b: &mut FunctionBuilder, x: Value) -> Value {
     let ax = abs(b, x);
     let minus = b.ins().fneg(ax);
-    exp(b, minus)
+    exp_non_positive(b, minus)
 }
 
 /// 1/(1 + e) for x ≥ 0, e/(1 + e) otherwise, with e = e^(−|x|).

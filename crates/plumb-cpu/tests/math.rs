@@ -152,3 +152,40 @@ fn constant_clamps_and_comparison_selects_are_exact() {
         }
     }
 }
+
+/// exp of an argument the graph clamped to constant bounds inside [−88, 88]
+/// skips exp's own range checks: within 2 ulp of f64 like the checked exp (of
+/// a clamp to ±100, which keeps them), on special and ordinary inputs, NaN
+/// staying NaN.
+#[test]
+fn exp_of_a_constant_clamp_needs_no_range_checks() {
+    let mut g = Graph::new("exp_of_clamp");
+    let x = g.input("x", Shape::Rows, false);
+    let lo = g.constant(-20.0);
+    let hi = g.constant(20.0);
+    let clamped = g.clamp(x, lo, hi);
+    let e = g.unary(Unary::Exp, clamped);
+    g.set_output("e", e);
+    let wide_lo = g.constant(-100.0);
+    let wide_hi = g.constant(100.0);
+    let wide = g.clamp(x, wide_lo, wide_hi);
+    let checked = g.unary(Unary::Exp, wide);
+    g.set_output("checked", checked);
+    let mut xs: Vec<f32> =
+        vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 20.0, -20.0, 21.0, -21.0, 95.0, -95.0];
+    xs.extend((0..2000).map(|i| -30.0 + i as f32 * 0.03));
+    let compiled = plumb_cpu::compile(&g).expect("compiles");
+    let got = compiled.run(&Batch::rows(xs.len()), std::slice::from_ref(&xs), 1).expect("runs");
+    for (name, values) in &got {
+        let bound = if name == "e" { 20.0 } else { 100.0 };
+        for (k, &y) in values.iter().enumerate() {
+            let x = f64::from(xs[k]);
+            let want = if x.is_nan() { f64::NAN } else { x.clamp(-bound, bound).exp() };
+            let (y32, want32) = (y as f32, want as f32);
+            // Results below f32's normal range flush to 0, as exp does everywhere.
+            let flushed = want < f64::from(f32::MIN_POSITIVE) && y == 0.0;
+            let ok = (y32.is_nan() && want32.is_nan()) || y32 == want32 || ulps(y32, want32) <= 2 || flushed;
+            assert!(ok, "{name}({x}) = {y}, want {want}");
+        }
+    }
+}
