@@ -281,14 +281,14 @@ impl Emitter<'_> {
     ) {
         let [low, high, count_low, count_high] = self.batch[&id];
         let zero = math::splat(b, 0.0);
-        let mut included = match mask {
-            Some(m) => math::cmp(b, FloatCC::NotEqual, m, zero),
-            None => math::cmp(b, FloatCC::Equal, zero, zero),
-        };
+        let mut included = mask.map(|m| math::cmp(b, FloatCC::NotEqual, m, zero));
         if width == 1 {
             // A one-row tail holds the row in every lane: count lane 0 only.
             let lane0 = lane0_mask(b);
-            included = b.ins().band(included, lane0);
+            included = Some(match included {
+                Some(m) => b.ins().band(m, lane0),
+                None => lane0,
+            });
         }
         // Without a mask every row counts: the host knows the count.
         let needs_count = mask.is_some() || op == Reduce::Count;
@@ -305,11 +305,12 @@ impl Emitter<'_> {
             b.def_var(high, acc);
         };
         if needs_sum {
-            let contribution = math::select(b, included, x, zero);
+            let contribution = pick(b, included, x, zero);
             add(b, contribution, low, high);
         }
         if needs_count {
-            let ones = math::mask_to_number(b, included);
+            let one = math::splat(b, 1.0);
+            let ones = pick(b, included, one, zero);
             add(b, ones, count_low, count_high);
         }
     }
@@ -440,12 +441,15 @@ impl Emitter<'_> {
             let mut included = match mask {
                 Some(m) => {
                     let m = self.value(b, m, &mut values, Some((row, 1)), Some((t, width)))?;
-                    math::cmp(b, FloatCC::NotEqual, m, zero)
+                    Some(math::cmp(b, FloatCC::NotEqual, m, zero))
                 }
-                None => math::cmp(b, FloatCC::Equal, zero, zero),
+                None => None,
             };
             if let Some(lane0) = lane0 {
-                included = b.ins().band(included, lane0);
+                included = Some(match included {
+                    Some(m) => b.ins().band(m, lane0),
+                    None => lane0,
+                });
             }
             self.accumulate_token(b, op, *acc, x, included);
         }
@@ -467,17 +471,17 @@ impl Emitter<'_> {
         op: Reduce,
         acc: TokenAccumulator,
         x: Value,
-        included: Value,
+        included: Option<Value>,
     ) {
         let zero = math::splat(b, 0.0);
         let one = math::splat(b, 1.0);
-        let counted = math::select(b, included, one, zero);
+        let counted = pick(b, included, one, zero);
         let count = b.use_var(acc.count);
         let count = b.ins().fadd(count, counted);
         b.def_var(acc.count, count);
         match op {
             Reduce::Sum | Reduce::Mean => {
-                let contribution = math::select(b, included, x, zero);
+                let contribution = pick(b, included, x, zero);
                 let sum = b.use_var(acc.sum);
                 let sum = b.ins().fadd(sum, contribution);
                 b.def_var(acc.sum, sum);
@@ -486,7 +490,7 @@ impl Emitter<'_> {
             Reduce::Max | Reduce::Min => {
                 let current = b.use_var(acc.extreme);
                 let next = if op == Reduce::Max { b.ins().fmax(current, x) } else { b.ins().fmin(current, x) };
-                let next = math::select(b, included, next, current);
+                let next = pick(b, included, next, current);
                 b.def_var(acc.extreme, next);
             }
             Reduce::LogSumExp => {
@@ -505,8 +509,8 @@ impl Emitter<'_> {
                 let term = math::select(b, empty, zero, term);
                 let scaled = b.ins().fmul(s, scale);
                 let s_new = b.ins().fadd(scaled, term);
-                let m_next = math::select(b, included, m_new, m);
-                let s_next = math::select(b, included, s_new, s);
+                let m_next = pick(b, included, m_new, m);
+                let s_next = pick(b, included, s_new, s);
                 b.def_var(acc.extreme, m_next);
                 b.def_var(acc.sum, s_next);
             }
@@ -692,6 +696,14 @@ impl Emitter<'_> {
             }
             other => return Err(Unsupported(format!("%{}: {other:?} is not compiled for the CPU", id.0))),
         })
+    }
+}
+
+/// `included ? x : y` lane by lane, where `None` includes every lane.
+fn pick(b: &mut FunctionBuilder, included: Option<Value>, x: Value, y: Value) -> Value {
+    match included {
+        Some(mask) => math::select(b, mask, x, y),
+        None => x,
     }
 }
 

@@ -477,11 +477,13 @@ impl<E: Element> CompiledGraph<E> {
             if workers == 1 || rows == 0 {
                 work(0, 1);
             } else {
+                // The calling thread is worker 0: one spawn fewer per pass.
                 std::thread::scope(|scope| {
-                    for worker in 0..workers {
+                    for worker in 1..workers {
                         let work = &work;
                         scope.spawn(move || work(worker, workers));
                     }
+                    work(0, workers);
                 });
             }
         }
