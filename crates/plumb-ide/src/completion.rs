@@ -186,7 +186,7 @@ impl Completer<'_> {
                 "train" | "sampler" | "selector" | "fit" => {
                     if self.option_name_position() {
                         self.options(&keyword, open);
-                    } else {
+                    } else if !self.option_choices(&keyword) {
                         self.values();
                     }
                 }
@@ -219,6 +219,28 @@ impl Completer<'_> {
             _ => self.values(),
         }
         self.items
+    }
+
+    /// After `NAME =` of an option with a fixed set of values (`ties`,
+    /// `backend`): those values, quoted. Whether it offered any.
+    fn option_choices(&mut self, stage: &str) -> bool {
+        let n = self.cx.sig.len();
+        if n < 2 || self.cx.last() != "=" {
+            return false;
+        }
+        let name = self.cx.tok(n - 2).to_string();
+        let Some(&(_, plumb_hir::OptionKind::OneOf(choices), what)) =
+            option_table(stage).iter().find(|(option, _, _)| *option == name)
+        else {
+            return false;
+        };
+        for choice in choices {
+            let mut entry = item(&format!("\"{choice}\""), CompletionKind::Option, 0);
+            entry.detail = Some(format!("{name} = \"{choice}\""));
+            entry.documentation = Some(what.to_string());
+            self.push(entry);
+        }
+        true
     }
 
     fn option_name_position(&self) -> bool {

@@ -229,6 +229,16 @@ fn completion_of_stage_options_and_loss_parameters() {
     let (host, offset) = host_with("sampler s {\n    temperature = 1.0\n    $0\n}\n");
     let names = labels(&host.analysis().completion(MAIN, offset)).join(" ");
     assert!(names.contains("top_p") && names.contains("max_new") && !names.contains("temperature"), "{names}");
+
+    // Options with a fixed set of values offer those values after `=`.
+    let (host, offset) = host_with("fit r = bradley_terry(votes) {\n    backend = $0\n}\n");
+    let items = host.analysis().completion(MAIN, offset);
+    assert_eq!(labels(&items), ["\"cpu\"", "\"gpu\""], "{items:?}");
+    let (host, offset) = host_with("fit r = bradley_terry(votes) {\n    ties = $0\n}\n");
+    assert_eq!(labels(&host.analysis().completion(MAIN, offset)), ["\"half\"", "\"ignore\""]);
+    let (host, offset) = host_with("fit r = bradley_terry(votes) {\n    b$0\n}\n");
+    let names = labels(&host.analysis().completion(MAIN, offset)).join(" ");
+    assert!(names.contains("backend") && names.contains("ties") && names.contains("tolerance"), "{names}");
 }
 
 #[test]
