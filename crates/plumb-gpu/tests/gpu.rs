@@ -248,6 +248,22 @@ fn rating_graphs_match_the_interpreter() -> Result<(), String> {
     Ok(())
 }
 
+/// pow with a non-constant exponent: ordinary values and C's special cases.
+const POW_CASES: [(f64, f64); 12] = [
+    (2.0, 10.0),
+    (0.5, -3.0),
+    (-2.0, 3.0),
+    (-2.0, 2.0),
+    (-2.0, 0.5),
+    (0.0, 2.0),
+    (0.0, -1.0),
+    (7.3, 0.0),
+    (1.0, f64::NAN),
+    (3.1, 2.7),
+    (1e-3, 1.5),
+    (f64::NAN, 1.0),
+];
+
 /// Every unary op over a wide range, against f64, elementwise: within 4e-6
 /// relative or 2e-7 absolute (f32 results of f32 inputs), special values exact.
 fn math_functions_match_f64() -> Result<(), String> {
@@ -291,20 +307,7 @@ fn math_functions_match_f64() -> Result<(), String> {
     let b = g.input("b", Shape::Rows, false);
     let p = g.binary(Binary::Pow, a, b);
     g.set_output("p", p);
-    let cases: [(f64, f64); 12] = [
-        (2.0, 10.0),
-        (0.5, -3.0),
-        (-2.0, 3.0),
-        (-2.0, 2.0),
-        (-2.0, 0.5),
-        (0.0, 2.0),
-        (0.0, -1.0),
-        (7.3, 0.0),
-        (1.0, f64::NAN),
-        (3.1, 2.7),
-        (1e-3, 1.5),
-        (f64::NAN, 1.0),
-    ];
+    let cases = POW_CASES;
     let compiled = plumb_gpu::compile(&g).map_err(|e| e.to_string())?;
     let inputs = vec![cases.iter().map(|c| c.0 as f32).collect(), cases.iter().map(|c| c.1 as f32).collect()];
     let got = compiled.run(&Batch::rows(cases.len()), &inputs).map_err(|e| e.to_string())?;
@@ -374,20 +377,7 @@ fn f64_math_functions_match_the_interpreter() -> Result<(), String> {
     let b = g.input("b", Shape::Rows, false);
     let p = g.binary(Binary::Pow, a, b);
     g.set_output("p", p);
-    let cases: [(f64, f64); 12] = [
-        (2.0, 10.0),
-        (0.5, -3.0),
-        (-2.0, 3.0),
-        (-2.0, 2.0),
-        (-2.0, 0.5),
-        (0.0, 2.0),
-        (0.0, -1.0),
-        (7.3, 0.0),
-        (1.0, f64::NAN),
-        (3.1, 2.7),
-        (1e-3, 1.5),
-        (f64::NAN, 1.0),
-    ];
+    let cases = POW_CASES;
     let compiled = plumb_gpu::compile_f64(&g).map_err(|e| e.to_string())?;
     let inputs = vec![cases.iter().map(|c| c.0).collect(), cases.iter().map(|c| c.1).collect()];
     let got = compiled.run_f64(&Batch::rows(cases.len()), &inputs).map_err(|e| e.to_string())?;

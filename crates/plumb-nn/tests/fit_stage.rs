@@ -5,17 +5,24 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[test]
-fn fit_and_leaderboard_stages_agree_with_plumb_rank() {
-    let nn = PathBuf::from(env!("CARGO_BIN_EXE_plumb-nn"));
-    let plumb = nn.with_file_name("plumb");
-    assert!(plumb.exists(), "{} is missing: build the workspace (`cargo test --workspace` does)", plumb.display());
-    let project = std::env::temp_dir().join(format!("plumb-fit-stage-{}", std::process::id()));
+/// A fresh project (a `plumb.toml`) with the shipped votes in `data/votes.csv`;
+/// also the shipped file's path.
+fn project_with_votes(name: &str) -> (PathBuf, PathBuf) {
+    let project = std::env::temp_dir().join(format!("plumb-fit-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&project);
     std::fs::create_dir_all(project.join("data")).unwrap();
     std::fs::write(project.join("plumb.toml"), "").unwrap();
     let votes = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/votes.csv");
     std::fs::copy(&votes, project.join("data/votes.csv")).unwrap();
+    (project, votes)
+}
+
+#[test]
+fn fit_and_leaderboard_stages_agree_with_plumb_rank() {
+    let nn = PathBuf::from(env!("CARGO_BIN_EXE_plumb-nn"));
+    let plumb = nn.with_file_name("plumb");
+    assert!(plumb.exists(), "{} is missing: build the workspace (`cargo test --workspace` does)", plumb.display());
+    let (project, votes) = project_with_votes("stage");
     let recipe = project.join("ratings.plumb");
     std::fs::write(
         &recipe,
@@ -67,12 +74,7 @@ fn fit_and_leaderboard_stages_agree_with_plumb_rank() {
 fn fit_options_reach_the_fit_and_defaults_keep_the_key() {
     let nn = PathBuf::from(env!("CARGO_BIN_EXE_plumb-nn"));
     let plumb = nn.with_file_name("plumb");
-    let project = std::env::temp_dir().join(format!("plumb-fit-options-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&project);
-    std::fs::create_dir_all(project.join("data")).unwrap();
-    std::fs::write(project.join("plumb.toml"), "").unwrap();
-    let votes = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/votes.csv");
-    std::fs::copy(&votes, project.join("data/votes.csv")).unwrap();
+    let (project, votes) = project_with_votes("options");
     let recipe = project.join("ratings.plumb");
     let write = |options: &str| {
         std::fs::write(
