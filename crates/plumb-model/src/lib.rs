@@ -13,6 +13,7 @@ pub mod model;
 pub mod optim;
 pub mod parallel;
 pub mod rng;
+pub mod slices;
 pub mod tokenizer;
 pub mod weights;
 

@@ -3,6 +3,7 @@
 //! gradient accumulation from externally computed upstream gradients.
 
 use crate::error::{ModelError, Result, codes};
+use crate::slices::{sum_of_squares, with_slices};
 use tch::Tensor;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -103,30 +104,37 @@ impl AdamW {
         AdamW { config, slots, step: 0 }
     }
 
-    pub fn zero_grad(&mut self) {
-        for slot in &mut self.slots {
-            let mut grad = slot.param.grad();
+    pub fn zero_grad(&mut self) -> Result<()> {
+        for slot in &self.slots {
+            let grad = slot.param.grad();
             if grad.defined() {
-                let _ = grad.zero_();
+                with_slices(&[], &[&grad], |_, w| w[0].fill(0.0))?;
             }
         }
+        Ok(())
     }
 
-    /// The global L2 norm of the accumulated gradients.
-    pub fn grad_norm(&self) -> f64 {
+    /// The global L2 norm of the accumulated gradients: per tensor a sum of
+    /// squares in f64 in a fixed order, tensors added in parameter order.
+    pub fn grad_norm(&self) -> Result<f64> {
         let mut total = 0.0f64;
         for slot in &self.slots {
             let grad = slot.param.grad();
             if grad.defined() {
-                total += grad.square().sum(tch::Kind::Double).double_value(&[]);
+                total += with_slices(&[&grad], &[], |r, _| sum_of_squares(r[0]))?;
             }
         }
-        total.sqrt()
+        Ok(total.sqrt())
     }
 
     /// Clips, updates every parameter with learning rate `lr`, and clears the gradients.
+    ///
+    /// Element by element this is the f32 arithmetic of `torch.optim.AdamW`
+    /// with `clip_grad_norm_` before it, each operation rounded separately
+    /// (no fused multiply-adds), in one pass over each parameter instead of a
+    /// dozen libtorch ops.
     pub fn step(&mut self, lr: f64) -> Result<StepReport> {
-        let grad_norm = self.grad_norm();
+        let grad_norm = self.grad_norm()?;
         if !grad_norm.is_finite() {
             return Err(ModelError::new(
                 codes::OPTION,
@@ -140,26 +148,40 @@ impl AdamW {
         let c = &self.config;
         let bias1 = 1.0 - c.beta1.powi(t);
         let bias2 = 1.0 - c.beta2.powi(t);
-        tch::no_grad(|| {
-            for slot in &mut self.slots {
-                let grad = slot.param.grad();
-                if !grad.defined() {
-                    continue;
-                }
-                let grad = if clip < 1.0 { &grad * clip } else { grad.shallow_clone() };
-                if slot.decay && c.weight_decay > 0.0 {
-                    let _ = slot.param.g_mul_scalar_(1.0 - lr * c.weight_decay);
-                }
-                let _ = slot.m.g_mul_scalar_(c.beta1);
-                let _ = slot.m.g_add_(&(&grad * (1.0 - c.beta1)));
-                let _ = slot.v.g_mul_scalar_(c.beta2);
-                let _ = slot.v.g_add_(&(grad.square() * (1.0 - c.beta2)));
-                let denom = slot.v.sqrt() / bias2.sqrt() + c.eps;
-                let update = (&slot.m / &denom) * (lr / bias1);
-                let _ = slot.param.g_sub_(&update);
+        // Scalars enter f32 arithmetic as libtorch casts them: rounded to f32 once.
+        let clip_f = if clip < 1.0 { clip as f32 } else { 1.0 };
+        let (beta1, one_minus_beta1) = (c.beta1 as f32, (1.0 - c.beta1) as f32);
+        let (beta2, one_minus_beta2) = (c.beta2 as f32, (1.0 - c.beta2) as f32);
+        let bias2_sqrt = bias2.sqrt() as f32;
+        let eps = c.eps as f32;
+        let step_size = (lr / bias1) as f32;
+        let decayed = if c.weight_decay > 0.0 { (1.0 - lr * c.weight_decay) as f32 } else { 1.0 };
+        for slot in &self.slots {
+            let grad = slot.param.grad();
+            if !grad.defined() {
+                continue;
             }
-        });
-        self.zero_grad();
+            if grad.numel() != slot.param.numel() {
+                return Err(ModelError::new(
+                    codes::OPTION,
+                    format!("the gradient of `{}` has the wrong size", slot.name),
+                ));
+            }
+            let shrink = if slot.decay { decayed } else { 1.0 };
+            with_slices(&[&grad], &[&slot.param, &slot.m, &slot.v], |r, w| {
+                let [param, m, v] = w else { unreachable!("three written slices") };
+                // Multiplying by 1.0 is exact, so disabled clipping and decay need no branch.
+                for (((p, m), v), &g) in param.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(r[0]) {
+                    let g = g * clip_f;
+                    *p *= shrink;
+                    *m = *m * beta1 + g * one_minus_beta1;
+                    *v = *v * beta2 + (g * g) * one_minus_beta2;
+                    let denom = v.sqrt() / bias2_sqrt + eps;
+                    *p -= (*m / denom) * step_size;
+                }
+            })?;
+        }
+        self.zero_grad()?;
         Ok(StepReport { lr, grad_norm })
     }
 }

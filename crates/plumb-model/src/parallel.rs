@@ -12,6 +12,7 @@ use crate::generate::SampleOptions;
 use crate::lm::{RowLogprobs, Sequence};
 use crate::model::Model;
 use crate::optim::surrogate;
+use crate::slices::with_slices;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -125,31 +126,43 @@ pub fn gradients(output: &Tensor, params: &[Tensor]) -> Result<Vec<Option<Tensor
 }
 
 /// Adds per-shard gradients (each in `params` order, as [`gradients`] returns
-/// them) into the parameters' `.grad`s, summing shards in order.
+/// them) into the parameters' `.grad`s: per element, the shards' values summed
+/// in shard order, then added to the `.grad`.
 pub fn add_to_grads(params: &[Tensor], shards: Vec<Vec<Option<Tensor>>>) -> Result<()> {
-    let mut totals: Vec<Option<Tensor>> = (0..params.len()).map(|_| None).collect();
-    for shard in shards {
-        for (total, grad) in totals.iter_mut().zip(shard) {
-            if let Some(grad) = grad {
-                *total = Some(match total.take() {
-                    Some(sum) => sum + grad,
-                    None => grad,
-                });
-            }
-        }
-    }
-    // A `.grad` that exists is added to in place; one that does not yet is
-    // created by a backward of `Σ p · g`, whose gradient is exactly `g` (1 · g).
+    // A `.grad` that does not exist yet is created by a backward of `Σ p · g`,
+    // whose gradient is exactly `g` (1 · g).
     let mut missing: Vec<(&Tensor, Tensor)> = Vec::new();
-    for (param, total) in params.iter().zip(totals) {
-        let mut grad = param.grad();
-        match total {
-            Some(total) if grad.defined() => {
-                let _ = tch::no_grad(|| grad.f_add_(&total))?;
-            }
-            Some(total) => missing.push((param, total)),
-            None => {}
+    for (index, param) in params.iter().enumerate() {
+        let parts: Vec<Tensor> = shards
+            .iter()
+            .filter_map(|shard| shard.get(index).and_then(Option::as_ref))
+            .map(Tensor::contiguous)
+            .collect();
+        if parts.is_empty() {
+            continue;
         }
+        if let Some(part) = parts.iter().find(|p| p.size() != param.size()) {
+            return Err(crate::error::ModelError::new(
+                crate::error::codes::OPTION,
+                format!("a shard gradient of shape {:?} for a parameter of shape {:?}", part.size(), param.size()),
+            ));
+        }
+        let grad = param.grad();
+        if !grad.defined() {
+            let total = parts.iter().skip(1).fold(parts[0].shallow_clone(), |sum, part| sum + part);
+            missing.push((param, total));
+            continue;
+        }
+        let reads: Vec<&Tensor> = parts.iter().collect();
+        with_slices(&reads, &[&grad], |r, w| match r {
+            [a] => w[0].iter_mut().zip(*a).for_each(|(out, &a)| *out += a),
+            [a, b] => w[0].iter_mut().zip(a.iter().zip(*b)).for_each(|(out, (&a, &b))| *out += a + b),
+            _ => {
+                for (i, out) in w[0].iter_mut().enumerate() {
+                    *out += r[1..].iter().fold(r[0][i], |total, part| total + part[i]);
+                }
+            }
+        })?;
     }
     if let Some(total) = surrogate(missing.iter().map(|(p, g)| (*p, g)))? {
         total.f_backward()?;
