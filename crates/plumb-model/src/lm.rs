@@ -5,7 +5,7 @@
 //! concatenated; rows are right-padded, so positions are 0.. for every row.
 
 use crate::error::{ModelError, Result, codes};
-use crate::model::Model;
+use crate::model::{Layout, Model};
 use tch::{Device, Kind, Tensor};
 
 /// One tokenised row.
@@ -46,14 +46,26 @@ pub struct Batch {
 }
 
 /// Sequences packed end to end into a few rows (no padding inside a row), with
-/// a block-diagonal causal mask so that each attends only to itself, and
-/// positions restarting at 0 for each.
+/// positions restarting at 0 for each and a mask so that each attends only to
+/// itself. Rows with the same prompt (a pair's chosen and rejected, say) share
+/// one copy of it: the prompt is followed by each row's continuation, which
+/// attends to the prompt and to itself, at the positions it would have alone.
+/// Each row's hidden states are the ones it would get on its own; the prompt's
+/// are computed once.
 pub struct Packed {
+    /// [n] the packed tokens, in packing order.
     pub ids: Tensor,
+    /// [n] their position ids.
     pub positions: Tensor,
+    /// [n] where each token sits among the rows × len attention slots.
+    pub slots: Tensor,
+    pub rows: i64,
+    pub len: i64,
+    /// [rows, 1, len, len]
     pub allowed: Tensor,
-    /// Flat index (into rows × len) of each sequence's first token.
-    pub starts: Vec<i64>,
+    /// Per row: the index (among the n tokens) of its prompt's first token, the
+    /// number of tokens read from there, and the index of the rest.
+    places: Vec<(i64, usize, i64)>,
 }
 
 /// Tokens per packed row at most: attention costs len² per row, so short rows
@@ -61,61 +73,142 @@ pub struct Packed {
 /// model (docs/performance.md).
 pub const PACK_TOKENS: usize = 64;
 
+/// Which tokens of each row go into the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inputs {
+    /// Every token (reward scores read the last one).
+    All,
+    /// All but the last token of rows of two or more: under causal attention
+    /// nothing before it depends on it, and as a next-token target it needs no
+    /// hidden state of its own.
+    AllButLast,
+}
+
+/// A run of packed tokens: a shared head (a prompt, or a whole row that shares
+/// nothing) and the continuations of the rows that read it.
+struct Unit<'a> {
+    head: &'a [i64],
+    tails: Vec<(usize, &'a [i64])>,
+}
+
+impl Unit<'_> {
+    fn width(&self) -> usize {
+        self.head.len() + self.tails.iter().map(|(_, t)| t.len()).sum::<usize>()
+    }
+}
+
 impl Packed {
-    pub fn new(rows: &[Sequence], pad: i64) -> Self {
-        let mut order: Vec<usize> = (0..rows.len()).collect();
-        order.sort_by(|&a, &b| rows[b].len().cmp(&rows[a].len()).then(a.cmp(&b)));
-        let capacity = rows.iter().map(Sequence::len).max().unwrap_or(1).max(PACK_TOKENS);
-        // First fit, longest first.
+    pub fn new(rows: &[Sequence], inputs: Inputs) -> Self {
+        let tokens: Vec<Vec<i64>> = rows
+            .iter()
+            .map(|row| {
+                let n = match inputs {
+                    Inputs::AllButLast if row.len() > 1 => row.len() - 1,
+                    _ => row.len(),
+                };
+                row.prompt.iter().chain(&row.completion).take(n).copied().collect()
+            })
+            .collect();
+        let capacity = tokens.iter().map(Vec::len).max().unwrap_or(1).max(PACK_TOKENS);
+        // Rows that read past their prompt group by prompt (in order of first
+        // appearance), as many per unit as fit; the others are units of their own.
+        let mut units: Vec<Unit> = Vec::new();
+        let mut open: std::collections::HashMap<&[i64], usize> = std::collections::HashMap::new();
+        for (i, (row, input)) in rows.iter().zip(&tokens).enumerate() {
+            let prompt = row.prompt.len();
+            if input.len() <= prompt || prompt == 0 {
+                units.push(Unit { head: input, tails: vec![(i, &[])] });
+                continue;
+            }
+            let tail = &input[prompt..];
+            match open.get(&row.prompt[..]) {
+                Some(&u) if units[u].width() + tail.len() <= capacity => units[u].tails.push((i, tail)),
+                _ => {
+                    open.insert(&row.prompt[..], units.len());
+                    units.push(Unit { head: &input[..prompt], tails: vec![(i, tail)] });
+                }
+            }
+        }
+        // First fit, widest first.
+        let mut order: Vec<usize> = (0..units.len()).collect();
+        order.sort_by(|&a, &b| units[b].width().cmp(&units[a].width()).then(a.cmp(&b)));
         let mut bins: Vec<(usize, Vec<usize>)> = Vec::new();
-        for i in order {
-            let n = rows[i].len();
+        for u in order {
+            let n = units[u].width();
             match bins.iter_mut().find(|(used, _)| used + n <= capacity) {
                 Some((used, members)) => {
                     *used += n;
-                    members.push(i);
+                    members.push(u);
                 }
-                None => bins.push((n, vec![i])),
+                None => bins.push((n, vec![u])),
             }
         }
         let len = bins.iter().map(|(used, _)| *used).max().unwrap_or(1).max(1);
         let count = bins.len().max(1);
-        let mut ids = vec![pad; count * len];
-        let mut positions = vec![0i64; count * len];
-        let mut segment = vec![-1i64; count * len];
-        let mut starts = vec![0i64; rows.len()];
+        let (mut ids, mut positions, mut slots) = (Vec::new(), Vec::new(), Vec::new());
+        // Per slot: its unit (-1: padding) and branch (0: the shared head, r + 1: row r's tail).
+        let mut unit_of = vec![-1i64; count * len];
+        let mut branch = vec![0usize; count * len];
+        let mut places = vec![(0i64, 0usize, 0i64); rows.len()];
         for (b, (_, members)) in bins.iter().enumerate() {
-            let mut at = b * len;
-            for &i in members {
-                starts[i] = at as i64;
-                for (p, &id) in rows[i].prompt.iter().chain(&rows[i].completion).enumerate() {
-                    ids[at + p] = id;
-                    positions[at + p] = p as i64;
-                    segment[at + p] = i as i64;
+            let mut slot = b * len;
+            for &u in members {
+                let unit = &units[u];
+                let head_at = ids.len() as i64;
+                let pieces = std::iter::once((0, unit.head, 0))
+                    .chain(unit.tails.iter().map(|&(r, tail)| (r + 1, tail, unit.head.len())));
+                for (from, tokens, first_position) in pieces {
+                    if from > 0 {
+                        places[from - 1] = (head_at, unit.head.len(), ids.len() as i64);
+                    }
+                    for (p, &id) in tokens.iter().enumerate() {
+                        ids.push(id);
+                        positions.push((first_position + p) as i64);
+                        slots.push(slot as i64);
+                        unit_of[slot] = u as i64;
+                        branch[slot] = from;
+                        slot += 1;
+                    }
                 }
-                at += rows[i].len();
+            }
+        }
+        // A query sees earlier keys of its unit that are in the shared head or
+        // in its own tail; every query sees itself, so no attention row is empty.
+        let mut allowed = vec![false; count * len * len];
+        for b in 0..count {
+            for q in 0..len {
+                let (qi, row) = (b * len + q, (b * len + q) * len);
+                for k in 0..=q {
+                    let ki = b * len + k;
+                    allowed[row + k] = k == q
+                        || (unit_of[qi] >= 0
+                            && unit_of[ki] == unit_of[qi]
+                            && (branch[ki] == 0 || branch[ki] == branch[qi]));
+                }
             }
         }
         let (count, len) = (count as i64, len as i64);
-        let segment = Tensor::from_slice(&segment).view([count, len]);
-        let same = segment.unsqueeze(2).eq_tensor(&segment.unsqueeze(1));
-        let index = Tensor::arange(len, (Kind::Int64, Device::Cpu));
-        let causal = index.view([1, len]).le_tensor(&index.view([len, 1])).unsqueeze(0);
-        let diagonal = index.view([1, len]).eq_tensor(&index.view([len, 1])).unsqueeze(0);
-        let allowed = same.logical_and(&causal).logical_or(&diagonal).unsqueeze(1);
         Packed {
-            ids: Tensor::from_slice(&ids).view([count, len]),
-            positions: Tensor::from_slice(&positions).view([count, len]),
-            allowed,
-            starts,
+            ids: Tensor::from_slice(&ids),
+            positions: Tensor::from_slice(&positions),
+            slots: Tensor::from_slice(&slots),
+            rows: count,
+            len,
+            allowed: Tensor::from_slice(&allowed).view([count, 1, len, len]),
+            places,
         }
     }
 
-    /// Final hidden states of every packed token, [rows × len, hidden].
+    /// The index (among the packed tokens) of row `row`'s token at `position`.
+    pub fn index(&self, row: usize, position: usize) -> i64 {
+        let (head, shared, tail) = self.places[row];
+        if position < shared { head + position as i64 } else { tail + (position - shared) as i64 }
+    }
+
+    /// Final hidden states of the packed tokens, [n, hidden].
     pub fn hidden(&self, model: &Model) -> Tensor {
-        let hidden = model.hidden_masked(&self.ids, &self.positions, &self.allowed, None);
-        let width = hidden.size()[2];
-        hidden.reshape([-1, width])
+        let layout = Layout::Packed { slots: &self.slots, rows: self.rows, len: self.len };
+        model.hidden_masked(&self.ids, &self.positions, &self.allowed, None, layout)
     }
 }
 
@@ -271,14 +364,18 @@ impl Model {
         self.check_batch(batch)?;
         // Sequences are packed without padding, and only completion positions
         // go through the vocabulary projection and its log-softmax.
-        let packed = Packed::new(&batch.sequences, self.pad_id());
+        if let Some(r) = batch.sequences.iter().position(|row| row.prompt.is_empty() && !row.completion.is_empty()) {
+            return Err(ModelError::new(codes::ROW, format!("row {r}: empty prompt"))
+                .help("a completion's first token is predicted from the prompt's last, so log-probs need a prompt"));
+        }
+        let packed = Packed::new(&batch.sequences, Inputs::AllButLast);
         let hidden = packed.hidden(self);
         let (rows, width) = (batch.sequences.len() as i64, batch.targets.size()[1]);
         let (mut source, mut target, mut out) = (Vec::new(), Vec::new(), Vec::new());
         for (r, row) in batch.sequences.iter().enumerate() {
             for (i, &id) in row.completion.iter().enumerate() {
                 let predicted_at = (row.prompt.len() + i) as i64 - 1;
-                source.push(packed.starts[r] + predicted_at);
+                source.push(packed.index(r, predicted_at as usize));
                 target.push(id);
                 out.push(r as i64 * width + predicted_at);
             }
@@ -320,10 +417,10 @@ impl Model {
     /// Reward-model scores [batch] (first label) at each row's last token, differentiable.
     pub fn score_tensor(&self, batch: &Batch) -> Result<Tensor> {
         self.check_batch(batch)?;
-        let packed = Packed::new(&batch.sequences, self.pad_id());
+        let packed = Packed::new(&batch.sequences, Inputs::All);
         let hidden = packed.hidden(self);
         let last: Vec<i64> =
-            batch.sequences.iter().zip(&packed.starts).map(|(row, start)| start + row.len() as i64 - 1).collect();
+            batch.sequences.iter().enumerate().map(|(r, row)| packed.index(r, row.len().saturating_sub(1))).collect();
         Ok(self.score_states(&hidden.index_select(0, &Tensor::from_slice(&last)))?.select(1, 0))
     }
 

@@ -99,8 +99,19 @@ fn activate(x: &Tensor, activation: Activation) -> Tensor {
 }
 
 fn rotate_half(x: &Tensor) -> Tensor {
-    let half = x.size()[3] / 2;
-    Tensor::cat(&[-x.narrow(3, half, half), x.narrow(3, 0, half)], 3)
+    let half = x.size().last().copied().unwrap_or(0) / 2;
+    Tensor::cat(&[-x.narrow(-1, half, half), x.narrow(-1, 0, half)], -1)
+}
+
+/// Where the tokens of a forward pass sit.
+#[derive(Clone, Copy)]
+pub enum Layout<'a> {
+    /// `ids` [batch, len]: rows as they are, padding included.
+    Rows,
+    /// `ids` [n]: tokens packed into `rows` rows of `len` for attention, token
+    /// i at flat position `slots[i]`; everything else runs on the n tokens
+    /// alone, without the rows' padding.
+    Packed { slots: &'a Tensor, rows: i64, len: i64 },
 }
 
 /// A causal LM or reward model: the network, its heads, and its tokenizer.
@@ -464,49 +475,86 @@ impl Model {
         // Each query may also see its own key, so no attention row is empty
         // (a left-padding query would otherwise give NaN in fused attention).
         let allowed = causal.logical_and(&padding).logical_or(&key_pos.eq_tensor(&query_pos).view([1, 1, len, total]));
-        self.hidden_masked(ids, positions, &allowed, cache)
+        self.hidden_masked(ids, positions, &allowed, cache, Layout::Rows)
     }
 
     /// Final hidden states with an explicit attention mask `allowed`
     /// [batch or 1, 1, len, past + len] (true: the query may attend to the key),
-    /// e.g. block-diagonal for several sequences packed into one row.
+    /// e.g. block-diagonal for several sequences packed into one row. With
+    /// [`Layout::Rows`], `ids` and `positions` are [batch, len] and the result is
+    /// [batch, len, hidden]; with [`Layout::Packed`] they are [n] and it is [n, hidden].
     pub fn hidden_masked(
         &self,
         ids: &Tensor,
         positions: &Tensor,
         allowed: &Tensor,
         mut cache: Option<&mut KvCache>,
+        layout: Layout,
     ) -> Tensor {
-        let size = ids.size();
-        let (batch, len) = (size[0], size[1]);
+        let (heads, kv_heads, head_dim) =
+            (self.config.heads as i64, self.config.kv_heads as i64, self.config.head_dim as i64);
+        let (batch, len) = match layout {
+            Layout::Rows => (ids.size()[0], ids.size()[1]),
+            Layout::Packed { rows, len, .. } => (rows, len),
+        };
+        // Everything but attention runs on tokens as they come ([batch, len, …] or
+        // [n, …]); attention runs on [batch, heads, len, head_dim].
+        let to_heads = |t: &Tensor, count: i64| -> Tensor {
+            match layout {
+                Layout::Rows => t.view([batch, len, count, head_dim]).transpose(1, 2),
+                Layout::Packed { slots, rows, len } => {
+                    let width = count * head_dim;
+                    Tensor::zeros([rows * len, width], (t.kind(), t.device()))
+                        .index_copy(0, slots, &t.reshape([-1, width]))
+                        .view([rows, len, count, head_dim])
+                        .transpose(1, 2)
+                }
+            }
+        };
+        let from_heads = |y: &Tensor| -> Tensor {
+            let y = y.transpose(1, 2).contiguous();
+            match layout {
+                Layout::Rows => y.view([batch, len, heads * head_dim]),
+                Layout::Packed { slots, .. } => y.view([-1, heads * head_dim]).index_select(0, slots),
+            }
+        };
         let mut x = Tensor::embedding(&self.embed, ids, -1, false, false);
         if let Some(wpe) = &self.positions {
             x = &x + Tensor::embedding(wpe, positions, -1, false, false);
         }
+        // cos and sin [..., 1, head_dim] per token, for q and k viewed as [..., heads, head_dim].
         let rope = self.rope_inv_freq.as_ref().map(|inv_freq| {
-            let freqs = positions.to_kind(Kind::Float).unsqueeze(-1) * inv_freq.view([1, 1, -1]);
-            let emb = Tensor::cat(&[&freqs, &freqs], -1).unsqueeze(1);
+            let freqs = positions.to_kind(Kind::Float).unsqueeze(-1) * inv_freq;
+            let emb = Tensor::cat(&[&freqs, &freqs], -1).unsqueeze(-2);
             (emb.cos(), emb.sin())
         });
-        let (heads, kv_heads, head_dim) =
-            (self.config.heads as i64, self.config.kv_heads as i64, self.config.head_dim as i64);
+        let token_shape = |count: i64| -> Vec<i64> {
+            let mut shape = positions.size();
+            shape.extend([count, head_dim]);
+            shape
+        };
         let scale = 1.0 / (head_dim as f64).sqrt();
         for (index, block) in self.blocks.iter().enumerate() {
             let normed = block.norm1.forward(&x);
             let (q, k, v, out): (Tensor, Tensor, Tensor, Projection) = match &block.attention {
                 Attention::Gpt2 { c_attn, c_proj } => {
-                    let qkv = c_attn.forward(&normed).split(heads * head_dim, 2);
-                    let shape = |t: &Tensor| t.view([batch, len, heads, head_dim]).transpose(1, 2);
-                    (shape(&qkv[0]), shape(&qkv[1]), shape(&qkv[2]), &|y: &Tensor| c_proj.forward(y))
+                    let qkv = c_attn.forward(&normed).split(heads * head_dim, -1);
+                    (to_heads(&qkv[0], heads), to_heads(&qkv[1], heads), to_heads(&qkv[2], heads), &|y: &Tensor| {
+                        c_proj.forward(y)
+                    })
                 }
                 Attention::Llama { q, k, v, o } => {
-                    let q = q.forward(&normed).view([batch, len, heads, head_dim]).transpose(1, 2);
-                    let k = k.forward(&normed).view([batch, len, kv_heads, head_dim]).transpose(1, 2);
-                    let v = v.forward(&normed).view([batch, len, kv_heads, head_dim]).transpose(1, 2);
+                    let q = q.forward(&normed).view(token_shape(heads).as_slice());
+                    let k = k.forward(&normed).view(token_shape(kv_heads).as_slice());
                     let (cos, sin) = rope.as_ref().expect("Llama has RoPE");
                     let q = &q * cos + rotate_half(&q) * sin;
                     let k = &k * cos + rotate_half(&k) * sin;
-                    (q, k, v, &|y: &Tensor| o.forward(y))
+                    (
+                        to_heads(&q, heads),
+                        to_heads(&k, kv_heads),
+                        to_heads(&v.forward(&normed), kv_heads),
+                        &|y: &Tensor| o.forward(y),
+                    )
                 }
             };
             let (k, v) = match cache.as_deref_mut() {
@@ -530,10 +578,8 @@ impl Model {
             } else {
                 (k, v)
             };
-            let y = Tensor::scaled_dot_product_attention(&q, &k, &v, Some(allowed), 0.0, false, scale, false)
-                .transpose(1, 2)
-                .contiguous()
-                .view([batch, len, heads * head_dim]);
+            let y =
+                from_heads(&Tensor::scaled_dot_product_attention(&q, &k, &v, Some(allowed), 0.0, false, scale, false));
             // Not `+=`: the norm saved `x` for the backward pass.
             x = &x + out(&y);
             let normed = block.norm2.forward(&x);
