@@ -165,6 +165,13 @@ fn progress(ctx: &StageContext, len: u64) -> indicatif::ProgressBar {
     bar
 }
 
+/// Appends `line` and a newline to the file at `path` (no sync).
+fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(format!("{line}\n").as_bytes())
+}
+
 fn distinct_prompts(model: &Model, rows: &[Value], limit: usize) -> Result<Vec<String>, RuntimeError> {
     let mut seen = Vec::new();
     for (i, row) in rows.iter().enumerate() {
@@ -386,6 +393,11 @@ impl LocalExecutor {
         lines.retain(|l| {
             serde_json::from_str::<Value>(l).ok().and_then(|v| v["step"].as_u64()).is_some_and(|s| s <= resumed)
         });
+        // Lines past the checkpoint (from the killed run) leave the file before new ones are appended.
+        if metrics_path.exists() {
+            let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            write_atomic(&metrics_path, text.as_bytes())?;
+        }
         let start = Instant::now();
         let mut failure: Option<RuntimeError> = None;
         let threads = self.torch_threads;
@@ -408,8 +420,15 @@ impl LocalExecutor {
                 }
             }
             lines.push(row.to_string());
-            // Metrics survive a killed run next to the checkpoint, trimmed to its step on resume.
-            let _ = write_atomic(&metrics_path, (lines.join("\n") + "\n").as_bytes());
+            // Metrics survive a killed run next to the checkpoint, trimmed to its step on resume:
+            // durably (written whole, synced, renamed) just before each checkpoint, which is
+            // all a resume reads; in between, each line is appended without a sync (a line
+            // cut short by a kill does not parse and is dropped on resume).
+            if options.checkpoints_at(m.step, m.total_steps) {
+                let _ = write_atomic(&metrics_path, (lines.join("\n") + "\n").as_bytes());
+            } else {
+                let _ = append_line(&metrics_path, &lines[lines.len() - 1]);
+            }
             bar.set_position(m.step);
             bar.set_message(format!("loss {:.4}", m.loss));
         };

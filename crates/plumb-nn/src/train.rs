@@ -243,6 +243,11 @@ impl TrainOptions {
         self.max_steps.map_or(all, |m| m.min(all))
     }
 
+    /// Whether the run writes its checkpoint after optimizer step `step` of `total_steps`.
+    pub fn checkpoints_at(&self, step: u64, total_steps: u64) -> bool {
+        step.is_multiple_of(self.checkpoint_every.max(1)) || step == total_steps
+    }
+
     /// The step a run with these options resumes after (0 without a checkpoint).
     pub fn resume_step(&self) -> u64 {
         self.checkpoint.as_deref().and_then(checkpoint::saved_step).unwrap_or(0)
@@ -357,7 +362,7 @@ pub fn train(
                 .then(|| margins.iter().filter(|&&m| m > 0.0).count() as f64 / margins.len() as f64),
         };
         on_step(&metrics, model);
-        if step.is_multiple_of(options.checkpoint_every.max(1)) || step == total_steps {
+        if options.checkpoints_at(step, total_steps) {
             save(&optimizer, step)?;
         }
     }
