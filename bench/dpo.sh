@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End to end: one epoch of DPO on examples/models/tiny and the 896 pairs of
+# End to end: one epoch of DPO on examples/models/tiny and all the pairs of
 # examples/data/review_pairs.jsonl with `plumb run bench/dpo_bench.plumb` and with
 # Hugging Face TRL's DPOTrainer (bench/dpo_trl.py, in bench/.venv), same settings,
 # same thread count, in one run. Prints pairs per second for both, the ratio, and
@@ -126,12 +126,12 @@ for r in trl:
 print(f"{'':48} {'seconds':>8} {'pairs/s':>8} {'best pairs/s':>13}")
 rows = [
     ("TRL: trainer.train() (ref log-probs precomputed)", med(trl, "train_seconds"), t_train, best(trl, "pairs_per_second")),
-    ("TRL: ref precompute (896 pairs)", med(trl, "ref_precompute_seconds"), None, None),
+    (f"TRL: ref precompute ({plumb[0]['pairs']} pairs)", med(trl, "ref_precompute_seconds"), None, None),
     ("TRL: ref precompute + trainer.train()", med(trl, "with_ref_seconds"), t_with, best(trl, "pairs_per_second_with_ref")),
     ("TRL: trainer.train(), ref forward every step", med(noref, "train_seconds"), t_noref, best(noref, "pairs_per_second")),
     ("TRL: whole python process (imports included)", med(trl, "process_seconds"), None, None),
     ("plumb: train stage", med(plumb, "train_seconds"), p_train, best(plumb, "pairs_per_second")),
-    ("plumb: ref stage (896 pairs)", med(plumb, "ref_seconds"), None, None),
+    (f"plumb: ref stage ({plumb[0]['pairs']} pairs)", med(plumb, "ref_seconds"), None, None),
     ("plumb: whole `plumb run` process", med(plumb, "process_seconds"), p_proc, best(plumb, "pairs_per_second_process")),
 ]
 fmt = lambda r: "-" if r is None else f"{r:.1f}"
