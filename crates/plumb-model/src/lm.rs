@@ -68,9 +68,11 @@ pub struct Packed {
     places: Vec<(i64, usize, i64)>,
 }
 
-/// Tokens per packed row at most: attention costs len² per row, so short rows
-/// (a few sequences each) beat one long one; 64 measured fastest for the demo
-/// model (docs/performance.md).
+/// Tokens per packed row at most (or the longest sequence): attention costs
+/// len² per row, so short rows (a few sequences each) beat one long one. 64
+/// measured fastest for the demo model when whole rows went through the
+/// network; now that only attention sees the rows' padding, 16 to 96 time the
+/// same (docs/performance.md).
 pub const PACK_TOKENS: usize = 64;
 
 /// Which tokens of each row go into the network.
