@@ -1,6 +1,7 @@
 //! Packed forward passes: rows that share a prompt read one copy of it, and
 //! every row still gets the log-probs, scores and gradients it gets alone (and
-//! that Hugging Face computes for it).
+//! that Hugging Face computes for it), and random rows keep their tokens,
+//! positions and attention.
 
 use plumb_model::lm::{Inputs, Packed};
 use plumb_model::{Model, Sequence};
@@ -44,8 +45,8 @@ fn shared_rows(model: &Model) -> Vec<Sequence> {
     rows
 }
 
-fn ids(positions: &Tensor) -> Vec<i64> {
-    Vec::<i64>::try_from(positions).unwrap()
+fn ids(values: &Tensor) -> Vec<i64> {
+    Vec::<i64>::try_from(values).unwrap()
 }
 
 #[test]
@@ -137,5 +138,56 @@ fn gradients_through_a_shared_prompt_are_the_sum_of_each_rows() {
         let scale = b.abs().max().double_value(&[]).max(1e-3);
         let worst = (a - b).abs().max().double_value(&[]);
         assert!(worst <= 1e-4 * scale, "parameter {i}: differs by {worst} (largest {scale})");
+    }
+}
+
+/// Rows over a small vocabulary of prompts, so that many share one.
+fn random_rows() -> impl proptest::strategy::Strategy<Value = Vec<Sequence>> {
+    use proptest::prelude::*;
+    let prompts = prop::collection::vec(prop::collection::vec(1i64..50, 0..6), 1..4);
+    prompts.prop_flat_map(|prompts| {
+        let count = prompts.len();
+        prop::collection::vec((0..count, prop::collection::vec(1i64..50, 0..70)), 0..24).prop_map(move |rows| {
+            rows.into_iter().map(|(p, completion)| Sequence { prompt: prompts[p].clone(), completion }).collect()
+        })
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Whatever the rows: each row's input tokens are found where `index` says,
+    /// at their own positions, and each sees exactly its own earlier tokens.
+    #[test]
+    fn every_row_reads_its_own_tokens_at_its_own_positions(rows in random_rows(), all in proptest::bool::ANY) {
+        let inputs = if all { Inputs::All } else { Inputs::AllButLast };
+        let packed = Packed::new(&rows, inputs);
+        let tokens_packed = ids(&packed.ids);
+        let positions = ids(&packed.positions);
+        let slots = ids(&packed.slots);
+        let len = packed.len as usize;
+        let allowed: Vec<bool> = Vec::<bool>::try_from(packed.allowed.flatten(0, -1)).unwrap();
+        let mut used = 0;
+        for (r, row) in rows.iter().enumerate() {
+            let tokens: Vec<i64> = row.prompt.iter().chain(&row.completion).copied().collect();
+            let n = if !all && tokens.len() > 1 { tokens.len() - 1 } else { tokens.len() };
+            let at: Vec<usize> = (0..n).map(|p| packed.index(r, p) as usize).collect();
+            for (p, &i) in at.iter().enumerate() {
+                proptest::prop_assert_eq!(tokens_packed[i], tokens[p], "row {} position {}", r, p);
+                proptest::prop_assert_eq!(positions[i], p as i64);
+            }
+            // Attention: a token of the row sees exactly the row's tokens up to itself.
+            for (p, &i) in at.iter().enumerate() {
+                let (row_of, q) = (slots[i] as usize / len, slots[i] as usize % len);
+                let seen: Vec<usize> = (0..len).filter(|&k| allowed[(row_of * len + q) * len + k]).collect();
+                let mut want: Vec<usize> = at[..=p].iter().map(|&j| slots[j] as usize % len).collect();
+                want.sort_unstable();
+                proptest::prop_assert!(at[..=p].iter().all(|&j| slots[j] as usize / len == row_of));
+                proptest::prop_assert_eq!(seen, want, "row {} position {}", r, p);
+            }
+            used += n;
+        }
+        // Shared prompts make the packed tokens no more than the rows' own.
+        proptest::prop_assert!(tokens_packed.len() <= used);
     }
 }
