@@ -168,11 +168,12 @@ impl AdamW {
                 ));
             }
             let shrink = if slot.decay { decayed } else { 1.0 };
-            with_slices(&[&grad], &[&slot.param, &slot.m, &slot.v], |r, w| {
-                let [param, m, v] = w else { unreachable!("three written slices") };
+            // The same pass clears the gradient once it is read.
+            with_slices(&[], &[&slot.param, &slot.m, &slot.v, &grad], |_, w| {
+                let [param, m, v, grad] = w else { unreachable!("four written slices") };
                 // Multiplying by 1.0 is exact, so disabled clipping and decay need no branch.
-                for (((p, m), v), &g) in param.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(r[0]) {
-                    let g = g * clip_f;
+                for (((p, m), v), g) in param.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(grad.iter_mut()) {
+                    let g = std::mem::take(g) * clip_f;
                     *p *= shrink;
                     *m = *m * beta1 + g * one_minus_beta1;
                     *v = *v * beta2 + (g * g) * one_minus_beta2;
@@ -181,7 +182,6 @@ impl AdamW {
                 }
             })?;
         }
-        self.zero_grad()?;
         Ok(StepReport { lr, grad_norm })
     }
 }

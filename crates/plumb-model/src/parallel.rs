@@ -7,7 +7,7 @@
 //! (docs/performance.md). Whatever combines shard results does so in shard
 //! order, so the numbers are the same for any number of threads.
 
-use crate::error::Result;
+use crate::error::{ModelError, Result, codes};
 use crate::generate::SampleOptions;
 use crate::lm::{RowLogprobs, Sequence};
 use crate::model::Model;
@@ -142,8 +142,8 @@ pub fn add_to_grads(params: &[Tensor], shards: Vec<Vec<Option<Tensor>>>) -> Resu
             continue;
         }
         if let Some(part) = parts.iter().find(|p| p.size() != param.size()) {
-            return Err(crate::error::ModelError::new(
-                crate::error::codes::OPTION,
+            return Err(ModelError::new(
+                codes::OPTION,
                 format!("a shard gradient of shape {:?} for a parameter of shape {:?}", part.size(), param.size()),
             ));
         }

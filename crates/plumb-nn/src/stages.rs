@@ -165,6 +165,11 @@ fn progress(ctx: &StageContext, len: u64) -> indicatif::ProgressBar {
     bar
 }
 
+/// JSON lines, each ended by a newline.
+fn jsonl(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
 /// Appends `line` and a newline to the file at `path` (no sync).
 fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -395,8 +400,7 @@ impl LocalExecutor {
         });
         // Lines past the checkpoint (from the killed run) leave the file before new ones are appended.
         if metrics_path.exists() {
-            let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-            write_atomic(&metrics_path, text.as_bytes())?;
+            write_atomic(&metrics_path, jsonl(&lines).as_bytes())?;
         }
         let start = Instant::now();
         let mut failure: Option<RuntimeError> = None;
@@ -425,7 +429,7 @@ impl LocalExecutor {
             // all a resume reads; in between, each line is appended without a sync (a line
             // cut short by a kill does not parse and is dropped on resume).
             if options.checkpoints_at(m.step, m.total_steps) {
-                let _ = write_atomic(&metrics_path, (lines.join("\n") + "\n").as_bytes());
+                let _ = write_atomic(&metrics_path, jsonl(&lines).as_bytes());
             } else {
                 let _ = append_line(&metrics_path, &lines[lines.len() - 1]);
             }
@@ -451,7 +455,7 @@ impl LocalExecutor {
             error
         })?;
         model.save(&ctx.out.join("model")).map_err(from_model)?;
-        write_atomic(ctx.out.join("metrics.jsonl"), (lines.join("\n") + "\n").as_bytes())?;
+        write_atomic(ctx.out.join("metrics.jsonl"), jsonl(&lines).as_bytes())?;
         let rows_json: Vec<Value> = lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
         let last = rows_json.last().cloned().unwrap_or(Value::Null);
         let seconds = start.elapsed().as_secs_f64();
