@@ -462,15 +462,20 @@ impl<E: Element> CompiledGraph<E> {
             let rows = batch.rows;
             let function = compiled.function;
             let partials_ptr = SharedPartials(partials.as_mut_ptr());
+            // Each worker takes one contiguous run of chunks: interleaved chunks
+            // (worker w taking w, w + workers, ...) ran DPO at 10^7 rows on two
+            // threads 25% slower, as each thread's stream of addresses kept
+            // breaking off. Which thread runs a chunk never changes its result.
             let work = |worker: usize, workers: usize| {
-                let mut c = worker;
-                while c < chunks {
+                let mut c = chunks * worker / workers;
+                let stop = chunks * (worker + 1) / workers;
+                while c < stop {
                     let start = c * chunk;
                     let end = ((c + 1) * chunk).min(rows);
                     // SAFETY: see `call_kernel`: the buffers were sized above for this batch,
                     // chunks are disjoint row ranges, and each chunk writes only its partials.
                     unsafe { call_kernel(function, &context, start, end, partials_ptr.at(c * reductions * 2)) };
-                    c += workers;
+                    c += 1;
                 }
             };
             let workers = threads.clamp(1, chunks);
