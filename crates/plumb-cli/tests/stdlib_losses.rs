@@ -26,6 +26,29 @@ impl Rng {
     }
 }
 
+/// Random values for each column of a loss over `batch`: log-probs for the
+/// policy and reference columns, counts, flags and masks as their kinds say.
+fn random_columns(columns: &[plumb_lower::Column], batch: &Batch, seed: u64) -> Vec<Vec<f64>> {
+    let mut rng = Rng(seed);
+    columns
+        .iter()
+        .map(|column| {
+            let n = batch.len(column.shape);
+            (0..n)
+                .map(|i| match column.kind {
+                    ColumnKind::Count => 1.0 + (rng.next() * 20.0).floor(),
+                    ColumnKind::Bool => f64::from(u8::from(i % 2 == 0)),
+                    ColumnKind::Mask => f64::from(u8::from(i % 4 != 3)),
+                    ColumnKind::Number if column.name.starts_with("pi") || column.name.starts_with("ref") => {
+                        -1.0 - rng.next() * 30.0
+                    }
+                    ColumnKind::Number => rng.next() * 4.0 - 2.0,
+                })
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
 fn every_stdlib_loss_compiles_round_trips_and_differentiates() {
     let names = stdlib_losses();
@@ -43,25 +66,7 @@ fn every_stdlib_loss_compiles_round_trips_and_differentiates() {
         let lengths = [3usize, 1, 4, 2, 5, 2];
         let rows = lengths.len();
         let batch = if lowered.uses_tokens { Batch::with_tokens(&lengths) } else { Batch::rows(rows) };
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ name.len() as u64);
-        let inputs: Vec<Vec<f64>> = lowered
-            .columns
-            .iter()
-            .map(|column| {
-                let n = batch.len(column.shape);
-                (0..n)
-                    .map(|i| match column.kind {
-                        ColumnKind::Count => 1.0 + (rng.next() * 20.0).floor(),
-                        ColumnKind::Bool => f64::from(u8::from(i % 2 == 0)),
-                        ColumnKind::Mask => f64::from(u8::from(i % 4 != 3)),
-                        ColumnKind::Number if column.name.starts_with("pi") || column.name.starts_with("ref") => {
-                            -1.0 - rng.next() * 30.0
-                        }
-                        ColumnKind::Number => rng.next() * 4.0 - 2.0,
-                    })
-                    .collect()
-            })
-            .collect();
+        let inputs = random_columns(&lowered.columns, &batch, 0x9E37_79B9_7F4A_7C15 ^ name.len() as u64);
         let loss_of = |inputs: &[Vec<f64>]| -> f64 {
             let values = run(&lowered.graph, &batch, inputs).expect("forward runs");
             values[lowered.graph.output("loss").expect("loss").index()][0]
@@ -161,6 +166,44 @@ fn kernel_counts_per_stdlib_loss() {
         let (_, graph) = compile(&resolved, &params).expect("compiles");
         let plan = plumb_fuse::plan(&graph.pruned());
         assert_eq!((plan.kernel_count(), plan.host_op_count()), (*passes, *host), "{name}:\n{plan}");
+    }
+}
+
+/// The CPU backend's software-pipelined four-row loops give bitwise the
+/// plain loops' results for every stdlib loss, and the losses built on
+/// log_sigmoid (or sigmoid, softplus) of per-row values are pipelined.
+#[test]
+fn pipelined_kernels_give_the_plain_loops_bits_for_every_stdlib_loss() {
+    let mut pipelined_losses = Vec::new();
+    for name in stdlib_losses() {
+        let mut db = RootDatabase::default();
+        let resolved = resolve_loss(&mut db, &name, None).expect("resolves");
+        let params = parameter_values(&resolved.loss, &[]).expect("defaults");
+        let (lowered, graph) = compile(&resolved, &params).expect("compiles");
+        let pipelined = plumb_cpu::compile(&graph).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let plain = plumb_cpu::compile_unpipelined(&graph).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if pipelined.pipelined_kernel_count() > 0 {
+            pipelined_losses.push(name.clone());
+        }
+        for rows in [1usize, 5, 8, 39, 20_011] {
+            let lengths: Vec<usize> = (0..rows).map(|i| 1 + i % 7).collect();
+            let batch = if lowered.uses_tokens { Batch::with_tokens(&lengths) } else { Batch::rows(rows) };
+            let inputs: Vec<Vec<f32>> = random_columns(&lowered.columns, &batch, 0x5EED ^ rows as u64)
+                .into_iter()
+                .map(|c| c.into_iter().map(|x| x as f32).collect())
+                .collect();
+            let reference = plain.run(&batch, &inputs, 1).unwrap_or_else(|e| panic!("{name}: {e}"));
+            for threads in [1, 2] {
+                let got = pipelined.run(&batch, &inputs, threads).unwrap_or_else(|e| panic!("{name}: {e}"));
+                for ((output, a), (_, b)) in got.iter().zip(&reference) {
+                    let same = a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(same, "{name}.{output}: {rows} rows, {threads} threads");
+                }
+            }
+        }
+    }
+    for name in ["dpo", "simpo", "robust_dpo", "kto", "reward_bt"] {
+        assert!(pipelined_losses.iter().any(|p| p == name), "{name} is not pipelined: {pipelined_losses:?}");
     }
 }
 

@@ -6,7 +6,9 @@
 //! one-row tail); a ragged kernel runs one row at a time and, inside each row,
 //! four tokens at a time (then a one-token tail), in as many token loops as
 //! per-row token reductions require. Batch sums are accumulated in f64, lane
-//! by lane in a fixed order, into this chunk's `partials`.
+//! by lane in a fixed order, into this chunk's `partials`. Where a row-level
+//! kernel takes sigmoid, log_sigmoid or softplus, its four-row loop is
+//! software-pipelined (see [`Pipeline`]), with bitwise the same results.
 
 use crate::math::{self, V};
 use cranelift_codegen::ir::{
@@ -69,6 +71,23 @@ struct Emitter<'g> {
     levels: HashMap<NodeId, usize>,
     tok_offsets: Value,
     k_offsets: Value,
+    /// e^(−|x|) already computed by the pipelined loop's early stage, by the
+    /// node x (a negation's operand stands for it: |−x| = |x|).
+    shared_exp: HashMap<NodeId, Value>,
+}
+
+/// How the four-row loop of a row-level kernel is software-pipelined: the
+/// early stage (the nodes below the exponentials of sigmoid, log_sigmoid and
+/// softplus, and those exponentials) of rows i + 4.. runs in the same
+/// iteration as the late stage (the rest) of rows i.., so that two halves of
+/// independent dependency chains are in flight. A row's arithmetic is the
+/// same, so the results are bitwise those of the plain loop.
+struct Pipeline {
+    early: Vec<NodeId>,
+    /// Early nodes the late stage reads, carried from one iteration to the next.
+    carried: Vec<NodeId>,
+    /// The arguments whose e^(−|x|) the early stage computes.
+    exp_keys: Vec<NodeId>,
 }
 
 pub fn build(
@@ -76,7 +95,8 @@ pub fn build(
     graph: &Graph,
     kernel: &Kernel,
     constant_exponents: HashMap<NodeId, f64>,
-) -> Result<(), Unsupported> {
+    pipelined: bool,
+) -> Result<bool, Unsupported> {
     for id in &kernel.nodes {
         check_supported(graph, *id)?;
     }
@@ -105,6 +125,7 @@ pub fn build(
         batch.insert(*id, vars);
     }
     let levels = levels(graph, kernel);
+    let mut was_pipelined = false;
     let mut e = Emitter {
         graph,
         kernel,
@@ -116,13 +137,20 @@ pub fn build(
         levels,
         tok_offsets,
         k_offsets,
+        shared_exp: HashMap::new(),
     };
     if kernel.ragged {
         e.row_loop(b, row_start, row_end, 1)?;
     } else {
         // Four rows at a time while four remain, then one at a time.
         let vector_end = b.ins().iadd_imm_s(row_end, -3);
-        let after_vector = e.row_loop_until(b, row_start, vector_end, 4)?;
+        let after_vector = match e.pipeline() {
+            Some(pipeline) if pipelined => {
+                was_pipelined = true;
+                e.pipelined_loop(b, row_start, vector_end, &pipeline)?
+            }
+            _ => e.row_loop_until(b, row_start, vector_end, 4)?,
+        };
         e.row_loop(b, after_vector, row_end, 1)?;
     }
     for (index, id) in kernel.reductions.iter().enumerate() {
@@ -144,7 +172,7 @@ pub fn build(
     b.ins().return_(&[]);
     b.seal_all_blocks();
     math::reset_constants();
-    Ok(())
+    Ok(was_pipelined)
 }
 
 /// The generated function's parameters, and what its entry block loads from
@@ -226,7 +254,222 @@ impl Emitter<'_> {
     }
 
     fn row_body(&mut self, b: &mut FunctionBuilder, row: Value, width: u32) -> Result<(), Unsupported> {
-        let mut values: HashMap<NodeId, Value> = HashMap::new();
+        self.row_body_after(b, row, width, HashMap::new(), &[])
+    }
+
+    /// Node `id`'s operands as `emit` reads them (a select reads its
+    /// condition's comparison operands, not the condition's value).
+    fn emitted_operands(&self, id: NodeId) -> Vec<NodeId> {
+        match self.graph.node(id).op {
+            Op::Select(c, a, d) => {
+                let mut operands = self.mask_operands(c);
+                operands.extend([a, d]);
+                operands
+            }
+            ref op => op.operands(),
+        }
+    }
+
+    fn mask_operands(&self, cond: NodeId) -> Vec<NodeId> {
+        if let Op::Binary(op, x, y) = self.graph.node(cond).op {
+            if comparison(op).is_some() {
+                return vec![x, y];
+            }
+            if matches!(op, Binary::And | Binary::Or) {
+                let mut operands = self.mask_operands(x);
+                operands.extend(self.mask_operands(y));
+                return operands;
+            }
+        }
+        vec![cond]
+    }
+
+    /// The node whose e^(−|x|) a sigmoid, log_sigmoid or softplus of `arg` needs.
+    fn exp_key(&self, arg: NodeId) -> NodeId {
+        match self.graph.node(arg).op {
+            Op::Unary(Unary::Neg, inner) => self.exp_key(inner),
+            _ => arg,
+        }
+    }
+
+    /// The pipelining plan of a row-level kernel with exponentials to split
+    /// at; `None` where there is nothing to overlap.
+    fn pipeline(&self) -> Option<Pipeline> {
+        if self.kernel.ragged || self.kernel.nodes.iter().any(|id| is_ragged(self.graph.shape(*id))) {
+            return None;
+        }
+        let in_kernel: std::collections::HashSet<NodeId> = self.kernel.nodes.iter().copied().collect();
+        let mut exp_keys = Vec::new();
+        for id in &self.kernel.nodes {
+            if let Op::Unary(Unary::Sigmoid | Unary::LogSigmoid | Unary::Softplus, a) = self.graph.node(*id).op {
+                let key = self.exp_key(a);
+                if !exp_keys.contains(&key) {
+                    exp_keys.push(key);
+                }
+            }
+        }
+        if exp_keys.is_empty() {
+            return None;
+        }
+        let mut early_set = std::collections::HashSet::new();
+        let mut stack: Vec<NodeId> = exp_keys.clone();
+        while let Some(id) = stack.pop() {
+            if in_kernel.contains(&id) && early_set.insert(id) {
+                stack.extend(self.emitted_operands(id));
+            }
+        }
+        let early: Vec<NodeId> = self.kernel.nodes.iter().copied().filter(|id| early_set.contains(id)).collect();
+        let mut read_late: Vec<NodeId> = Vec::new();
+        for id in self.kernel.nodes.iter().filter(|id| !early_set.contains(id)) {
+            read_late.extend(self.emitted_operands(*id));
+        }
+        for id in &self.kernel.reductions {
+            if let Op::Reduce { arg, mask, .. } = self.graph.node(*id).op {
+                read_late.push(arg);
+                read_late.extend(mask);
+            }
+        }
+        read_late.extend(self.kernel.stores.iter().copied());
+        let carried = early.iter().copied().filter(|id| read_late.contains(id)).collect();
+        Some(Pipeline { early, carried, exp_keys })
+    }
+
+    /// Stage 1 for the four rows at `row`: the early nodes; returns the
+    /// carried nodes' values, then the exponentials' arguments.
+    fn arguments_stage(
+        &mut self,
+        b: &mut FunctionBuilder,
+        row: Value,
+        pipeline: &Pipeline,
+    ) -> Result<Vec<Value>, Unsupported> {
+        let mut values = HashMap::new();
+        for id in &pipeline.early {
+            let v = self.emit(b, *id, &mut values, Some((row, 4)), None)?;
+            values.insert(*id, v);
+        }
+        let mut out: Vec<Value> = pipeline.carried.iter().map(|id| values[id]).collect();
+        for key in pipeline.exp_keys.iter().filter(|key| !pipeline.carried.contains(key)) {
+            out.push(self.value(b, *key, &mut values, Some((row, 4)), None)?);
+        }
+        Ok(out)
+    }
+
+    /// Stage 2: the exponentials e^(−|x|) of stage 1's arguments; returns the
+    /// carried values, then the exponentials.
+    fn exponentials_stage(b: &mut FunctionBuilder, pipeline: &Pipeline, stage1: &[Value]) -> Vec<Value> {
+        let (carried, mut arguments) = stage1.split_at(pipeline.carried.len());
+        let mut out = carried.to_vec();
+        for key in &pipeline.exp_keys {
+            let x = match pipeline.carried.iter().position(|id| id == key) {
+                Some(at) => carried[at],
+                None => {
+                    let (x, rest) = arguments.split_first().expect("one argument per key");
+                    arguments = rest;
+                    *x
+                }
+            };
+            out.push(math::exp_neg_abs(b, x));
+        }
+        out
+    }
+
+    /// The early stage: stage 1, then stage 2.
+    fn early_stage(
+        &mut self,
+        b: &mut FunctionBuilder,
+        row: Value,
+        pipeline: &Pipeline,
+    ) -> Result<Vec<Value>, Unsupported> {
+        let stage1 = self.arguments_stage(b, row, pipeline)?;
+        Ok(Self::exponentials_stage(b, pipeline, &stage1))
+    }
+
+    /// Stage 3 for the four rows at `row`: every other node, the batch sums
+    /// and the stores, given stage 2's values.
+    fn late_stage(
+        &mut self,
+        b: &mut FunctionBuilder,
+        row: Value,
+        pipeline: &Pipeline,
+        stage2: &[Value],
+    ) -> Result<(), Unsupported> {
+        let values: HashMap<NodeId, Value> = pipeline.carried.iter().copied().zip(stage2.iter().copied()).collect();
+        self.shared_exp =
+            pipeline.exp_keys.iter().copied().zip(stage2[pipeline.carried.len()..].iter().copied()).collect();
+        let result = self.row_body_after(b, row, 4, values, &pipeline.early);
+        self.shared_exp.clear();
+        result
+    }
+
+    /// The four-row loop over `start..end`, software-pipelined: one
+    /// iteration finishes rows i.. and computes the early stage (arguments
+    /// and exponentials) of rows i + 4..; returns the index where it stopped.
+    fn pipelined_loop(
+        &mut self,
+        b: &mut FunctionBuilder,
+        start: Value,
+        end: Value,
+        pipeline: &Pipeline,
+    ) -> Result<Value, Unsupported> {
+        let index = b.declare_var(types::I64);
+        let carried: Vec<Variable> =
+            (0..pipeline.carried.len() + pipeline.exp_keys.len()).map(|_| b.declare_var(V)).collect();
+        let first = b.create_block();
+        let header = b.create_block();
+        let body = b.create_block();
+        let last = b.create_block();
+        let exit = b.create_block();
+        b.def_var(index, start);
+        let any = b.ins().icmp(IntCC::SignedLessThan, start, end);
+        b.ins().brif(any, first, &NO_ARGS, exit, &NO_ARGS);
+
+        b.switch_to_block(first);
+        let early = self.early_stage(b, start, pipeline)?;
+        for (var, v) in carried.iter().zip(early) {
+            b.def_var(*var, v);
+        }
+        b.ins().jump(header, &NO_ARGS);
+
+        b.switch_to_block(header);
+        let i = b.use_var(index);
+        let next = b.ins().iadd_imm_s(i, 4);
+        let more = b.ins().icmp(IntCC::SignedLessThan, next, end);
+        b.ins().brif(more, body, &NO_ARGS, last, &NO_ARGS);
+
+        b.switch_to_block(body);
+        let i = b.use_var(index);
+        let next = b.ins().iadd_imm_s(i, 4);
+        let previous: Vec<Value> = carried.iter().map(|v| b.use_var(*v)).collect();
+        self.late_stage(b, i, pipeline, &previous)?;
+        let early = self.early_stage(b, next, pipeline)?;
+        for (var, v) in carried.iter().zip(early) {
+            b.def_var(*var, v);
+        }
+        b.def_var(index, next);
+        b.ins().jump(header, &NO_ARGS);
+
+        b.switch_to_block(last);
+        let i = b.use_var(index);
+        let previous: Vec<Value> = carried.iter().map(|v| b.use_var(*v)).collect();
+        self.late_stage(b, i, pipeline, &previous)?;
+        let next = b.ins().iadd_imm_s(i, 4);
+        b.def_var(index, next);
+        b.ins().jump(exit, &NO_ARGS);
+
+        b.switch_to_block(exit);
+        Ok(b.use_var(index))
+    }
+
+    /// One row (or four) given the values already known (the pipelined
+    /// loop's carried early stage); emits every node but `done`.
+    fn row_body_after(
+        &mut self,
+        b: &mut FunctionBuilder,
+        row: Value,
+        width: u32,
+        mut values: HashMap<NodeId, Value>,
+        done: &[NodeId],
+    ) -> Result<(), Unsupported> {
         let max_level = self.levels.values().copied().max().unwrap_or(0);
         for level in 0..=max_level {
             let row_nodes: Vec<NodeId> = self
@@ -236,6 +479,7 @@ impl Emitter<'_> {
                 .copied()
                 .filter(|id| !is_ragged(self.graph.shape(*id)) && self.levels[id] == level)
                 .filter(|id| !matches!(self.graph.node(*id).op, Op::Reduce { axis: Axis::Tok | Axis::K, .. }))
+                .filter(|id| !done.contains(id))
                 .collect();
             for id in row_nodes {
                 let v = self.emit(b, id, &mut values, Some((row, width)), None)?;
@@ -659,6 +903,17 @@ impl Emitter<'_> {
                 // no range checks of its own (PPO's exp(clamp(log ratio, −20, 20))).
                 let x = get(self, b, a)?;
                 math::exp_bounded(b, x)
+            }
+            Op::Unary(u @ (Unary::Sigmoid | Unary::LogSigmoid | Unary::Softplus), a)
+                if self.shared_exp.contains_key(&self.exp_key(a)) =>
+            {
+                let e = self.shared_exp[&self.exp_key(a)];
+                let x = get(self, b, a)?;
+                match u {
+                    Unary::Sigmoid => math::sigmoid_given(b, x, e),
+                    Unary::LogSigmoid => math::log_sigmoid_given(b, x, e),
+                    _ => math::softplus_given(b, x, e),
+                }
             }
             Op::Unary(u, a) => {
                 let x = get(self, b, a)?;

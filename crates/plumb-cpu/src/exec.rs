@@ -62,7 +62,8 @@ pub trait Element: sealed::Sealed + Copy + Default + PartialEq + std::fmt::Debug
         kernel: &Kernel,
         constant_exponents: HashMap<NodeId, f64>,
         call_conv: cranelift_codegen::isa::CallConv,
-    ) -> Result<(), Unsupported>;
+        pipelined: bool,
+    ) -> Result<bool, Unsupported>;
 }
 
 impl Element for f32 {
@@ -82,8 +83,9 @@ impl Element for f32 {
         kernel: &Kernel,
         constant_exponents: HashMap<NodeId, f64>,
         _: cranelift_codegen::isa::CallConv,
-    ) -> Result<(), Unsupported> {
-        codegen::build(b, graph, kernel, constant_exponents)
+        pipelined: bool,
+    ) -> Result<bool, Unsupported> {
+        codegen::build(b, graph, kernel, constant_exponents, pipelined)
     }
 }
 
@@ -104,8 +106,9 @@ impl Element for f64 {
         kernel: &Kernel,
         _: HashMap<NodeId, f64>,
         call_conv: cranelift_codegen::isa::CallConv,
-    ) -> Result<(), Unsupported> {
-        codegen64::build(b, graph, kernel, call_conv)
+        _: bool,
+    ) -> Result<bool, Unsupported> {
+        codegen64::build(b, graph, kernel, call_conv).map(|()| false)
     }
 }
 
@@ -123,6 +126,8 @@ type KernelFn<E> = unsafe extern "C" fn(*const KernelCtx<E>, i64, i64, *mut f64)
 struct CompiledKernel<E> {
     kernel: Kernel,
     function: KernelFn<E>,
+    /// Whether its four-row loop is software-pipelined.
+    pipelined: bool,
 }
 
 /// A graph compiled for the CPU, storing rows and tokens as `E`.
@@ -164,7 +169,7 @@ fn compile_as<E: Element>(graph: &Graph) -> Result<Arc<CompiledGraph<E>>, CpuErr
         return Ok(hit);
     }
     let plan = plumb_fuse::plan(&graph);
-    let kernels = compile_kernels::<E>(&graph, &plan)?;
+    let kernels = compile_kernels::<E>(&graph, &plan, true)?;
     let compiled = Arc::new(CompiledGraph { graph, plan, kernels });
     if let Ok(mut c) = E::cache().lock() {
         c.insert(key, compiled.clone());
@@ -172,7 +177,21 @@ fn compile_as<E: Element>(graph: &Graph) -> Result<Arc<CompiledGraph<E>>, CpuErr
     Ok(compiled)
 }
 
-fn compile_kernels<E: Element>(graph: &Graph, plan: &Plan) -> Result<Vec<CompiledKernel<E>>, CpuError> {
+/// Compiles a graph like [`compile`] but without software pipelining of the
+/// four-row loops, and without the cache: the reference that tests compare
+/// the pipelined kernels with bit for bit.
+pub fn compile_unpipelined(graph: &Graph) -> Result<CompiledGraph, CpuError> {
+    let graph = graph.pruned();
+    let plan = plumb_fuse::plan(&graph);
+    let kernels = compile_kernels::<f32>(&graph, &plan, false)?;
+    Ok(CompiledGraph { graph, plan, kernels })
+}
+
+fn compile_kernels<E: Element>(
+    graph: &Graph,
+    plan: &Plan,
+    pipelined: bool,
+) -> Result<Vec<CompiledKernel<E>>, CpuError> {
     let kernels: Vec<&Kernel> = plan.kernels().collect();
     if kernels.is_empty() {
         return Ok(Vec::new());
@@ -205,26 +224,27 @@ fn compile_kernels<E: Element>(graph: &Graph, plan: &Plan) -> Result<Vec<Compile
         let id = module
             .declare_function(&format!("{}_pass{}", graph.name, kernel.index), Linkage::Local, &context.func.signature)
             .map_err(|e| codegen_error(&e))?;
-        {
+        let was_pipelined = {
             let mut b = FunctionBuilder::new(&mut context.func, &mut builder_context);
-            E::build(&mut b, graph, kernel, constant_exponents.clone(), call_conv)
+            let was_pipelined = E::build(&mut b, graph, kernel, constant_exponents.clone(), call_conv, pipelined)
                 .map_err(|Unsupported(m)| CpuError::Unsupported(m))?;
             b.finalize(module.target_config());
-        }
+            was_pipelined
+        };
         module.define_function(id, &mut context).map_err(|e| CpuError::Codegen(format!("{e:?}")))?;
         module.clear_context(&mut context);
-        ids.push(id);
+        ids.push((id, was_pipelined));
     }
     module.finalize_definitions().map_err(|e| codegen_error(&e))?;
     let mut compiled = Vec::new();
-    for (kernel, id) in kernels.into_iter().zip(ids) {
+    for (kernel, (id, pipelined)) in kernels.into_iter().zip(ids) {
         let pointer = module.get_finalized_function(id);
         // SAFETY: `pointer` is the finalized code of a function declared with
         // `codegen::signature` (four i64 parameters, no results), which is the
         // ABI of `KernelFn` on this host (pointers are i64). The module's memory
         // is never freed (cranelift-jit leaks it on drop), so the pointer stays valid.
         let function = unsafe { std::mem::transmute::<*const u8, KernelFn<E>>(pointer) };
-        compiled.push(CompiledKernel { kernel: kernel.clone(), function });
+        compiled.push(CompiledKernel { kernel: kernel.clone(), function, pipelined });
     }
     Ok(compiled)
 }
@@ -278,6 +298,11 @@ impl<E: Element> CompiledGraph<E> {
     /// The number of fused passes.
     pub fn kernel_count(&self) -> usize {
         self.plan.kernel_count()
+    }
+
+    /// How many of its kernels run a software-pipelined four-row loop.
+    pub fn pipelined_kernel_count(&self) -> usize {
+        self.kernels.iter().filter(|k| k.pipelined).count()
     }
 
     /// Runs the graph. `inputs[i]` holds `graph.inputs[i]`; outputs are

@@ -20,5 +20,5 @@ mod math64;
 
 pub use exec::{
     CHUNK_ROWS, CHUNK_ROWS_RAGGED, CompiledGraph, CpuError, Element, OutputData, Outputs, compile, compile_f64,
-    default_threads,
+    compile_unpipelined, default_threads,
 };

@@ -308,7 +308,7 @@ pub fn expm1(b: &mut FunctionBuilder, x: Value) -> Value {
 
 /// e^(−|x|): the one exponential that sigmoid, log_sigmoid and softplus of
 /// x and −x all share, so that the optimizer computes it once.
-fn exp_neg_abs(b: &mut FunctionBuilder, x: Value) -> Value {
+pub fn exp_neg_abs(b: &mut FunctionBuilder, x: Value) -> Value {
     let ax = abs(b, x);
     let minus = b.ins().fneg(ax);
     exp_non_positive(b, minus)
@@ -317,6 +317,11 @@ fn exp_neg_abs(b: &mut FunctionBuilder, x: Value) -> Value {
 /// 1/(1 + e) for x ≥ 0, e/(1 + e) otherwise, with e = e^(−|x|).
 pub fn sigmoid(b: &mut FunctionBuilder, x: Value) -> Value {
     let e = exp_neg_abs(b, x);
+    sigmoid_given(b, x, e)
+}
+
+/// [`sigmoid`] with e = e^(−|x|) already computed.
+pub fn sigmoid_given(b: &mut FunctionBuilder, x: Value, e: Value) -> Value {
     let one = splat(b, 1.0);
     let d = b.ins().fadd(one, e);
     let r = b.ins().fdiv(one, d);
@@ -324,12 +329,6 @@ pub fn sigmoid(b: &mut FunctionBuilder, x: Value) -> Value {
     let zero = splat(b, 0.0);
     let negative = cmp(b, FloatCC::LessThan, x, zero);
     select(b, negative, er, r)
-}
-
-/// log(1 + e^(−|x|)), shared by log_sigmoid and softplus.
-fn log1p_exp_neg_abs(b: &mut FunctionBuilder, x: Value) -> Value {
-    let e = exp_neg_abs(b, x);
-    log1p_unit(b, e)
 }
 
 /// log(1 + e) for e in [0, 1] (or NaN): e·q(e), where q interpolates
@@ -383,19 +382,31 @@ fn log_kernel(b: &mut FunctionBuilder, f: Value, k: Value) -> Value {
 }
 
 pub fn log_sigmoid(b: &mut FunctionBuilder, x: Value) -> Value {
+    let e = exp_neg_abs(b, x);
+    log_sigmoid_given(b, x, e)
+}
+
+/// [`log_sigmoid`] with e = e^(−|x|) already computed.
+pub fn log_sigmoid_given(b: &mut FunctionBuilder, x: Value, e: Value) -> Value {
     // min(x, 0) by a compare: a NaN x makes the log term NaN anyway.
     let zero = splat(b, 0.0);
     let negative = cmp(b, FloatCC::LessThan, x, zero);
     let m = select(b, negative, x, zero);
-    let l = log1p_exp_neg_abs(b, x);
+    let l = log1p_unit(b, e);
     b.ins().fsub(m, l)
 }
 
 pub fn softplus(b: &mut FunctionBuilder, x: Value) -> Value {
+    let e = exp_neg_abs(b, x);
+    softplus_given(b, x, e)
+}
+
+/// [`softplus`] with e = e^(−|x|) already computed.
+pub fn softplus_given(b: &mut FunctionBuilder, x: Value, e: Value) -> Value {
     let zero = splat(b, 0.0);
     let positive = cmp(b, FloatCC::GreaterThan, x, zero);
     let m = select(b, positive, x, zero);
-    let l = log1p_exp_neg_abs(b, x);
+    let l = log1p_unit(b, e);
     b.ins().fadd(m, l)
 }
 
