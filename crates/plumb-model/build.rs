@@ -1,7 +1,26 @@
-//! Points the runtime linker at libtorch: cargo ignores LD_LIBRARY_PATH set in its config for run and test.
+//! Points the runtime linker at libtorch (cargo ignores LD_LIBRARY_PATH set in
+//! its config for run and test), and compiles the C++ glue of packed attention
+//! against libtorch's headers.
 
 fn main() {
-    if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
-    }
+    println!("cargo:rerun-if-changed=csrc/packed_attention.cpp");
+    let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
+        panic!("torch-sys did not say where libtorch is (DEP_TCH_LIBTORCH_LIB)");
+    };
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    let include = std::path::Path::new(&lib).join("../include");
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .warnings(false)
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag(format!(
+            "-D_GLIBCXX_USE_CXX11_ABI={}",
+            std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into())
+        ))
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .file("csrc/packed_attention.cpp")
+        .compile("plumb_packed_attention");
 }

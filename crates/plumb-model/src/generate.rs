@@ -150,7 +150,7 @@ impl Model {
         let eos = self.config.eos_token_id;
         tch::no_grad(|| -> Result<()> {
             let mut cache = KvCache::default();
-            let mut hidden = self.hidden(&ids, &mask, &positions, Some(&mut cache));
+            let mut hidden = self.hidden(&ids, &mask, &positions, Some(&mut cache))?;
             for _ in 0..options.max_new {
                 let len = hidden.size()[1];
                 let logits = self.logits(&hidden.narrow(1, len - 1, 1))?.squeeze_dim(1).to_kind(Kind::Float);
@@ -174,7 +174,7 @@ impl Model {
                 let step = Tensor::from_slice(&next).view([batch, 1]);
                 positions = positions.narrow(1, positions.size()[1] - 1, 1) + 1;
                 mask = Tensor::cat(&[&mask, &Tensor::ones([batch, 1], (Kind::Int64, Device::Cpu))], 1);
-                hidden = self.hidden(&step, &mask, &positions, Some(&mut cache));
+                hidden = self.hidden(&step, &mask, &positions, Some(&mut cache))?;
             }
             Ok(())
         })?;

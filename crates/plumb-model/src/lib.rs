@@ -3,6 +3,7 @@
 //! seeded generation, AdamW training steps driven by external gradients, and
 //! checkpoints.
 
+pub mod attention;
 pub mod chat;
 pub mod checkpoint;
 pub mod config;

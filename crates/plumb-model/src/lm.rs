@@ -63,6 +63,10 @@ pub struct Packed {
     pub len: i64,
     /// [rows, 1, len, len]
     pub allowed: Tensor,
+    /// [n, 4]: token i attends to tokens `ranges[i][0]..ranges[i][1]` (its
+    /// shared prompt, when it is in a continuation) and
+    /// `ranges[i][2]..ranges[i][3]` (its own run, up to itself).
+    pub ranges: Tensor,
     /// Per row: the index (among the n tokens) of its prompt's first token, the
     /// number of tokens read from there, and the index of the rest.
     places: Vec<(i64, usize, i64)>,
@@ -148,6 +152,7 @@ impl Packed {
         let len = bins.iter().map(|(used, _)| *used).max().unwrap_or(1).max(1);
         let count = bins.len().max(1);
         let (mut ids, mut positions, mut slots) = (Vec::new(), Vec::new(), Vec::new());
+        let mut ranges: Vec<i64> = Vec::new();
         // Per slot: its unit (-1: padding) and branch (0: the shared head, r + 1: row r's tail).
         let mut unit_of = vec![-1i64; count * len];
         let mut branch = vec![0usize; count * len];
@@ -163,7 +168,10 @@ impl Packed {
                     if from > 0 {
                         places[from - 1] = (head_at, unit.head.len(), ids.len() as i64);
                     }
+                    let (run_at, head_end) = (ids.len() as i64, head_at + unit.head.len() as i64);
+                    let shared = if from > 0 { (head_at, head_end) } else { (0, 0) };
                     for (p, &id) in tokens.iter().enumerate() {
+                        ranges.extend([shared.0, shared.1, run_at, run_at + p as i64 + 1]);
                         ids.push(id);
                         positions.push((first_position + p) as i64);
                         slots.push(slot as i64);
@@ -197,6 +205,7 @@ impl Packed {
             rows: count,
             len,
             allowed: Tensor::from_slice(&allowed).view([count, 1, len, len]),
+            ranges: Tensor::from_slice(&ranges).view([-1, 4]),
             places,
         }
     }
@@ -207,8 +216,14 @@ impl Packed {
         if position < shared { head + position as i64 } else { tail + (position - shared) as i64 }
     }
 
-    /// Final hidden states of the packed tokens, [n, hidden].
-    pub fn hidden(&self, model: &Model) -> Tensor {
+    /// Final hidden states of the packed tokens, [n, hidden], with packed
+    /// attention ([`Layout::Ranges`]).
+    pub fn hidden(&self, model: &Model) -> Result<Tensor> {
+        model.hidden_masked(&self.ids, &self.positions, &self.allowed, None, Layout::Ranges { ranges: &self.ranges })
+    }
+
+    /// The same with libtorch's attention on the padded rows ([`Layout::Packed`]).
+    pub fn hidden_padded(&self, model: &Model) -> Result<Tensor> {
         let layout = Layout::Packed { slots: &self.slots, rows: self.rows, len: self.len };
         model.hidden_masked(&self.ids, &self.positions, &self.allowed, None, layout)
     }
@@ -371,7 +386,7 @@ impl Model {
                 .help("a completion's first token is predicted from the prompt's last, so log-probs need a prompt"));
         }
         let packed = Packed::new(&batch.sequences, Inputs::AllButLast);
-        let hidden = packed.hidden(self);
+        let hidden = packed.hidden(self)?;
         let (rows, width) = (batch.sequences.len() as i64, batch.targets.size()[1]);
         let (mut source, mut target, mut out) = (Vec::new(), Vec::new(), Vec::new());
         for (r, row) in batch.sequences.iter().enumerate() {
@@ -420,7 +435,7 @@ impl Model {
     pub fn score_tensor(&self, batch: &Batch) -> Result<Tensor> {
         self.check_batch(batch)?;
         let packed = Packed::new(&batch.sequences, Inputs::All);
-        let hidden = packed.hidden(self);
+        let hidden = packed.hidden(self)?;
         let last: Vec<i64> =
             batch.sequences.iter().enumerate().map(|(r, row)| packed.index(r, row.len().saturating_sub(1))).collect();
         Ok(self.score_states(&hidden.index_select(0, &Tensor::from_slice(&last)))?.select(1, 0))

@@ -112,6 +112,10 @@ pub enum Layout<'a> {
     /// i at flat position `slots[i]`; everything else runs on the n tokens
     /// alone, without the rows' padding.
     Packed { slots: &'a Tensor, rows: i64, len: i64 },
+    /// `ids` [n]: packed tokens throughout, attention included: token i
+    /// attends to the two runs of tokens `ranges[i]` [n, 4] gives
+    /// ([`crate::attention::packed_attention`]).
+    Ranges { ranges: &'a Tensor },
 }
 
 /// A causal LM or reward model: the network, its heads, and its tokenizer.
@@ -463,7 +467,13 @@ impl Model {
     /// Final hidden states [batch, len, hidden] of `ids` [batch, len].
     /// `mask` [batch, past + len] is 1 for real tokens and 0 for padding;
     /// `positions` [batch, len] are the tokens' position ids.
-    pub fn hidden(&self, ids: &Tensor, mask: &Tensor, positions: &Tensor, cache: Option<&mut KvCache>) -> Tensor {
+    pub fn hidden(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        positions: &Tensor,
+        cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
         let size = ids.size();
         let (batch, len) = (size[0], size[1]);
         let past = cache.as_ref().map_or(0, |c| c.len());
@@ -482,7 +492,8 @@ impl Model {
     /// [batch or 1, 1, len, past + len] (true: the query may attend to the key),
     /// e.g. block-diagonal for several sequences packed into one row. With
     /// [`Layout::Rows`], `ids` and `positions` are [batch, len] and the result is
-    /// [batch, len, hidden]; with [`Layout::Packed`] they are [n] and it is [n, hidden].
+    /// [batch, len, hidden]; with [`Layout::Packed`] and [`Layout::Ranges`]
+    /// they are [n] and it is [n, hidden] (`Ranges` ignores `allowed`).
     pub fn hidden_masked(
         &self,
         ids: &Tensor,
@@ -490,13 +501,17 @@ impl Model {
         allowed: &Tensor,
         mut cache: Option<&mut KvCache>,
         layout: Layout,
-    ) -> Tensor {
+    ) -> Result<Tensor> {
         let (heads, kv_heads, head_dim) =
             (self.config.heads as i64, self.config.kv_heads as i64, self.config.head_dim as i64);
         let (batch, len) = match layout {
             Layout::Rows => (ids.size()[0], ids.size()[1]),
             Layout::Packed { rows, len, .. } => (rows, len),
+            Layout::Ranges { .. } => (ids.size()[0], 1),
         };
+        if matches!(layout, Layout::Ranges { .. }) && cache.is_some() {
+            return Err(ModelError::new("P0710", "packed attention does not extend a KV cache"));
+        }
         // Everything but attention runs on tokens as they come ([batch, len, …] or
         // [n, …]); attention runs on [batch, heads, len, head_dim].
         let to_heads = |t: &Tensor, count: i64| -> Tensor {
@@ -509,6 +524,7 @@ impl Model {
                         .view([rows, len, count, head_dim])
                         .transpose(1, 2)
                 }
+                Layout::Ranges { .. } => t.reshape([-1, count, head_dim]),
             }
         };
         let from_heads = |y: &Tensor| -> Tensor {
@@ -516,6 +532,7 @@ impl Model {
             match layout {
                 Layout::Rows => y.view([batch, len, heads * head_dim]),
                 Layout::Packed { slots, .. } => y.view([-1, heads * head_dim]).index_select(0, slots),
+                Layout::Ranges { .. } => unreachable!("packed attention returns token layout"),
             }
         };
         let mut x = Tensor::embedding(&self.embed, ids, -1, false, false);
@@ -572,14 +589,17 @@ impl Model {
                 }
                 None => (k, v),
             };
-            let repeat = heads / kv_heads;
-            let (k, v) = if repeat > 1 {
-                (k.repeat_interleave_self_int(repeat, 1, None), v.repeat_interleave_self_int(repeat, 1, None))
+            let y = if let Layout::Ranges { ranges } = layout {
+                crate::attention::packed_attention(&q, &k, &v, ranges, scale)?.view([-1, heads * head_dim])
             } else {
-                (k, v)
+                let repeat = heads / kv_heads;
+                let (k, v) = if repeat > 1 {
+                    (k.repeat_interleave_self_int(repeat, 1, None), v.repeat_interleave_self_int(repeat, 1, None))
+                } else {
+                    (k, v)
+                };
+                from_heads(&Tensor::scaled_dot_product_attention(&q, &k, &v, Some(allowed), 0.0, false, scale, false))
             };
-            let y =
-                from_heads(&Tensor::scaled_dot_product_attention(&q, &k, &v, Some(allowed), 0.0, false, scale, false));
             // Not `+=`: the norm saved `x` for the backward pass.
             x = &x + out(&y);
             let normed = block.norm2.forward(&x);
@@ -591,7 +611,7 @@ impl Model {
             };
             x = &x + y;
         }
-        self.final_norm.forward(&x)
+        Ok(self.final_norm.forward(&x))
     }
 
     /// Next-token logits [batch, len, vocab] from hidden states.

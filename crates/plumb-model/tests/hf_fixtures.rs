@@ -102,7 +102,7 @@ fn check_logits(name: &str) {
     let input = Tensor::from_slice(&ids).view([1, n]);
     let mask = Tensor::ones([1, n], (tch::Kind::Int64, tch::Device::Cpu));
     let positions = Tensor::arange(n, (tch::Kind::Int64, tch::Device::Cpu)).view([1, n]);
-    let logits = tch::no_grad(|| model.logits(&model.hidden(&input, &mask, &positions, None))).unwrap();
+    let logits = tch::no_grad(|| model.logits(&model.hidden(&input, &mask, &positions, None)?)).unwrap();
     for (key, position) in [("row0_first", 0), ("row0_last", n - 1)] {
         let got = Vec::<f32>::try_from(logits.get(0).get(position)).unwrap();
         let want = floats(&expected[name]["logits"][key]);

@@ -1,7 +1,8 @@
 //! Packed forward passes: rows that share a prompt read one copy of it, and
 //! every row still gets the log-probs, scores and gradients it gets alone (and
 //! that Hugging Face computes for it), and random rows keep their tokens,
-//! positions and attention.
+//! positions and attention (as a mask over padded rows and as runs of packed
+//! tokens).
 
 use plumb_model::lm::{Inputs, Packed};
 use plumb_model::{Model, Sequence};
@@ -167,6 +168,7 @@ proptest::proptest! {
         let slots = ids(&packed.slots);
         let len = packed.len as usize;
         let allowed: Vec<bool> = Vec::<bool>::try_from(packed.allowed.flatten(0, -1)).unwrap();
+        let ranges = ids(&packed.ranges.view([-1]));
         let mut used = 0;
         for (r, row) in rows.iter().enumerate() {
             let tokens: Vec<i64> = row.prompt.iter().chain(&row.completion).copied().collect();
@@ -184,6 +186,13 @@ proptest::proptest! {
                 want.sort_unstable();
                 proptest::prop_assert!(at[..=p].iter().all(|&j| slots[j] as usize / len == row_of));
                 proptest::prop_assert_eq!(seen, want, "row {} position {}", r, p);
+                // The same keys as runs of packed tokens (packed attention's form).
+                let run = &ranges[i * 4..i * 4 + 4];
+                let mut keys: Vec<usize> = (run[0]..run[1]).chain(run[2]..run[3]).map(|j| j as usize).collect();
+                keys.sort_unstable();
+                let mut own = at[..=p].to_vec();
+                own.sort_unstable();
+                proptest::prop_assert_eq!(keys, own, "row {} position {}: key runs {:?}", r, p, run);
             }
             used += n;
         }

@@ -154,7 +154,7 @@ fn value_head_travels_in_its_own_file() {
     let rows = vec![model.tokenize("Once upon a time", " there was", "row").unwrap()];
     let batch = model.batch(&rows);
     let values =
-        |m: &Model| tch::no_grad(|| m.values(&m.hidden(&batch.ids, &batch.mask, &batch.positions, None))).unwrap();
+        |m: &Model| tch::no_grad(|| m.values(&m.hidden(&batch.ids, &batch.mask, &batch.positions, None)?)).unwrap();
     assert_same_tensor(&values(&model), &values(&reloaded), "values");
 }
 
