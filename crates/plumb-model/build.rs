@@ -1,9 +1,9 @@
 //! Points the runtime linker at libtorch (cargo ignores LD_LIBRARY_PATH set in
-//! its config for run and test), and compiles the C++ glue of packed attention
+//! its config for run and test), and compiles the C++ glue of the fused ops
 //! against libtorch's headers.
 
 fn main() {
-    println!("cargo:rerun-if-changed=csrc/packed_attention.cpp");
+    println!("cargo:rerun-if-changed=csrc/autograd_ops.cpp");
     let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         panic!("torch-sys did not say where libtorch is (DEP_TCH_LIBTORCH_LIB)");
     };
@@ -21,6 +21,6 @@ fn main() {
             std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into())
         ))
         .flag("-DGLOG_USE_GLOG_EXPORT")
-        .file("csrc/packed_attention.cpp")
-        .compile("plumb_packed_attention");
+        .file("csrc/autograd_ops.cpp")
+        .compile("plumb_autograd_ops");
 }

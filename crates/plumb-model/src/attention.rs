@@ -1,7 +1,7 @@
 //! Attention over packed tokens, where each token attends to at most two runs
 //! of tokens (its sequence's shared prompt, and its own continuation up to
 //! itself): Rust kernels for the forward and backward pass, run as a libtorch
-//! autograd function (csrc/packed_attention.cpp) so the rest of the network
+//! autograd function (csrc/autograd_ops.cpp) so the rest of the network
 //! keeps libtorch's autograd.
 //!
 //! Against padding the tokens into rows for libtorch's attention, this skips
@@ -104,16 +104,25 @@ pub fn packed_attention(q: &Tensor, k: &Tensor, v: &Tensor, ranges: &Tensor, sca
             &mut error,
         )
     };
+    // SAFETY: as the C++ side promises (see `owned`).
+    unsafe { owned(result, error) }.map_err(internal)
+}
+
+/// The tensor a C++ entry point returned, or its error message.
+///
+/// # Safety
+/// `result` is null or a tensor allocated for the caller to own; when null,
+/// `error` is a NUL-terminated message allocated by the C++ side.
+pub(crate) unsafe fn owned(result: *mut C_tensor, error: *mut std::ffi::c_char) -> std::result::Result<Tensor, String> {
     if result.is_null() {
-        // SAFETY: on failure `error` is a NUL-terminated string from plumb_packed_attention.
-        let message = unsafe {
+        // SAFETY: the caller's promise.
+        return Err(unsafe {
             let message = std::ffi::CStr::from_ptr(error).to_string_lossy().into_owned();
             plumb_free_error(error);
             message
-        };
-        return Err(internal(message));
+        });
     }
-    // SAFETY: a non-null result is a tensor allocated for us to own.
+    // SAFETY: the caller's promise.
     Ok(unsafe { Tensor::from_ptr(result) })
 }
 

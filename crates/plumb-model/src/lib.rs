@@ -8,6 +8,7 @@ pub mod chat;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod fused;
 pub mod generate;
 pub mod lm;
 pub mod model;

@@ -16,17 +16,15 @@ enum Norm {
 }
 
 impl Norm {
-    fn forward(&self, x: &Tensor) -> Tensor {
-        match self {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
             Norm::Layer { weight, bias, eps } => {
                 let size = *x.size().last().unwrap_or(&1);
                 x.layer_norm([size], Some(weight), Some(bias), *eps, false)
             }
-            Norm::Rms { weight, eps } => {
-                let variance = x.pow_tensor_scalar(2).mean_dim(-1, true, Kind::Float);
-                weight * (x * (variance + *eps).rsqrt())
-            }
-        }
+            // One fused op (`fused.rs`) instead of five and their backward nodes.
+            Norm::Rms { weight, eps } => crate::fused::rms_norm(x, weight, *eps)?,
+        })
     }
 }
 
@@ -96,11 +94,6 @@ fn activate(x: &Tensor, activation: Activation) -> Tensor {
         Activation::Relu => x.relu(),
         Activation::Silu => x.silu(),
     }
-}
-
-fn rotate_half(x: &Tensor) -> Tensor {
-    let half = x.size().last().copied().unwrap_or(0) / 2;
-    Tensor::cat(&[-x.narrow(-1, half, half), x.narrow(-1, 0, half)], -1)
 }
 
 /// Where the tokens of a forward pass sit.
@@ -552,7 +545,7 @@ impl Model {
         };
         let scale = 1.0 / (head_dim as f64).sqrt();
         for (index, block) in self.blocks.iter().enumerate() {
-            let normed = block.norm1.forward(&x);
+            let normed = block.norm1.forward(&x)?;
             let (q, k, v, out): (Tensor, Tensor, Tensor, Projection) = match &block.attention {
                 Attention::Gpt2 { c_attn, c_proj } => {
                     let qkv = c_attn.forward(&normed).split(heads * head_dim, -1);
@@ -564,8 +557,8 @@ impl Model {
                     let q = q.forward(&normed).view(token_shape(heads).as_slice());
                     let k = k.forward(&normed).view(token_shape(kv_heads).as_slice());
                     let (cos, sin) = rope.as_ref().expect("Llama has RoPE");
-                    let q = &q * cos + rotate_half(&q) * sin;
-                    let k = &k * cos + rotate_half(&k) * sin;
+                    let q = crate::fused::rope(&q, cos, sin)?;
+                    let k = crate::fused::rope(&k, cos, sin)?;
                     (
                         to_heads(&q, heads),
                         to_heads(&k, kv_heads),
@@ -602,7 +595,7 @@ impl Model {
             };
             // Not `+=`: the norm saved `x` for the backward pass.
             x = &x + out(&y);
-            let normed = block.norm2.forward(&x);
+            let normed = block.norm2.forward(&x)?;
             let y = match &block.mlp {
                 Mlp::Gpt2 { c_fc, c_proj } => c_proj.forward(&activate(&c_fc.forward(&normed), self.config.activation)),
                 Mlp::Llama { gate, up, down } => {
@@ -611,7 +604,7 @@ impl Model {
             };
             x = &x + y;
         }
-        Ok(self.final_norm.forward(&x))
+        self.final_norm.forward(&x)
     }
 
     /// Next-token logits [batch, len, vocab] from hidden states.
