@@ -297,7 +297,9 @@ fn axpy(out: &mut [f32], a: f32, x: &[f32]) {
     }
 }
 
-/// e^x for x ≤ 0 (or NaN), within 2 ulp: Cody–Waite reduction to
+/// e^x for x ≤ 0 (or NaN), within one ulp down to x = −87 (0.99 at worst on
+/// a sweep, tested below; under −87 it gives e^−87 ≈ 1.6e-38, an absolute
+/// error below f32's smallest normal), by Cody–Waite reduction to
 /// x = k·ln 2 + r, |r| ≤ ln 2 / 2, and Cephes' degree-5 polynomial for
 /// (e^r − 1 − r) / r². Branch-free, so the loop over a slice vectorises,
 /// and the same bits with or without AVX2.
@@ -391,5 +393,24 @@ fn backward(
                 axpy(&mut dv[kv_at..kv_at + dim], p, dyi);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The documented accuracy of `exp_non_positive`, on a fine sweep of [−87, 0].
+    #[test]
+    fn exp_is_within_one_ulp() {
+        let mut worst = 0.0f64;
+        for step in 0..=2_000_000u32 {
+            let x = -87.0f32 * step as f32 / 2_000_000.0;
+            let want = f64::from(x).exp();
+            let nearest = want as f32;
+            let ulp = f64::from(f32::from_bits(nearest.to_bits() + 1) - nearest);
+            worst = worst.max((f64::from(super::exp_non_positive(x)) - want).abs() / ulp);
+        }
+        assert!(worst <= 1.0, "{worst} ulp");
+        assert!(super::exp_non_positive(f32::NAN).is_nan());
+        assert_eq!(super::exp_non_positive(0.0), 1.0);
     }
 }
