@@ -75,6 +75,23 @@ fn derived_functions_are_within_1e_6() {
     }
 }
 
+/// Where e^−|x| is tiny (|x| from 8 to 87), log_sigmoid and softplus are
+/// ±log(1 + e^−|x|) ≈ ±e^−|x|: relatively accurate there too, not only to the
+/// absolute 1e-7 above (their log(1 + e) switches to a short series below
+/// e = 2^−12, where the polynomial's powers would underflow).
+#[test]
+fn log_of_one_plus_a_tiny_exponential_is_relatively_accurate() {
+    let xs = grid(8.0, 87.0, 100_001);
+    let minus: Vec<f32> = xs.iter().map(|x| -x).collect();
+    for (op, inputs, sign) in [(Unary::LogSigmoid, &xs, -1.0), (Unary::Softplus, &minus, 1.0)] {
+        let got = run(op, inputs);
+        for (&x, &y) in inputs.iter().zip(&got) {
+            let want = sign * (-f64::from(x).abs()).exp().ln_1p();
+            assert!((y - want).abs() <= 4e-7 * want.abs(), "{}({x}) = {y}, want {want}", op.name());
+        }
+    }
+}
+
 #[test]
 fn special_values() {
     let xs = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 89.0, -104.0];
