@@ -828,7 +828,12 @@ impl Emitter<'_> {
             return Ok(*v);
         }
         if let Some(&offset) = self.scalars.get(&id) {
-            return Ok(b.ins().load(V, MemFlagsData::trusted(), self.scalar_ptr, offset));
+            // Read-only and movable: the optimizer hoists loads, and arithmetic
+            // on them that is the same for every row (DPO's upstream scale and
+            // its zero label-smoothing factor), out of the row loop: 1 thread
+            // 38.5 → 35.6 ms for DPO at 10^7 rows.
+            let flags = MemFlagsData::trusted().with_readonly().with_can_move();
+            return Ok(b.ins().load(V, flags, self.scalar_ptr, offset));
         }
         let Some(&base) = self.buffers.get(&id) else {
             return Err(Unsupported(format!("%{} is not available in this kernel", id.0)));
