@@ -1006,7 +1006,7 @@ fn unary(b: &mut FunctionBuilder, op: Unary, x: Value) -> Value {
         Unary::LogSigmoid => math::log_sigmoid(b, x),
         Unary::Softplus => math::softplus(b, x),
         Unary::Tanh => math::tanh(b, x),
-        Unary::Abs => b.ins().fabs(x),
+        Unary::Abs => math::clear_sign(b, x),
         Unary::Sqrt => b.ins().sqrt(x),
         Unary::Relu => {
             let zero = math::splat(b, 0.0);

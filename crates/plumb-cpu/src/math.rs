@@ -40,14 +40,32 @@ pub fn neg(b: &mut FunctionBuilder, x: Value) -> Value {
     if let Some(original) = NEGATED.with(|n| n.borrow().get(&x).copied()) {
         return original;
     }
-    let y = b.ins().fneg(x);
+    let y = flip_sign(b, x);
     NEGATED.with(|n| n.borrow_mut().insert(y, x));
     y
 }
 
 fn abs(b: &mut FunctionBuilder, x: Value) -> Value {
     let base = NEGATED.with(|n| n.borrow().get(&x).copied()).unwrap_or(x);
-    b.ins().fabs(base)
+    clear_sign(b, base)
+}
+
+// fneg and fabs as a bitwise xor and and with a sign-mask constant made once
+// per function: the backend otherwise builds the mask inside the loop at each
+// use (an all-ones compare and a shift, two instructions). Same bits.
+fn flip_sign(b: &mut FunctionBuilder, x: Value) -> Value {
+    let mask = splat_i(b, i32::MIN);
+    let bits = b.ins().bitcast(I, lanes(), x);
+    let flipped = b.ins().bxor(bits, mask);
+    b.ins().bitcast(V, lanes(), flipped)
+}
+
+/// |x| (the sign bit cleared, NaN kept).
+pub fn clear_sign(b: &mut FunctionBuilder, x: Value) -> Value {
+    let mask = splat_i(b, i32::MAX);
+    let bits = b.ins().bitcast(I, lanes(), x);
+    let cleared = b.ins().band(bits, mask);
+    b.ins().bitcast(V, lanes(), cleared)
 }
 
 /// Creates, in the entry block, every constant the math below uses, so that
@@ -66,6 +84,8 @@ pub fn prime_constants(b: &mut FunctionBuilder) {
     for c in [0.0, 1.0, -1.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
         splat(b, c);
     }
+    splat_i(b, i32::MIN);
+    splat_i(b, i32::MAX);
     PRIMING.with(|p| p.set(false));
 }
 
@@ -299,7 +319,7 @@ pub fn expm1(b: &mut FunctionBuilder, x: Value) -> Value {
     let result = select(b, exact, x, corrected);
     // For large |x| the plain difference is exact enough and avoids inf/inf.
     let big = splat(b, 20.0);
-    let ax = b.ins().fabs(x);
+    let ax = clear_sign(b, x);
     let large = cmp(b, FloatCC::GreaterThan, ax, big);
     let result = select(b, large, d, result);
     let is_nan = cmp(b, FloatCC::Unordered, x, x);
@@ -310,7 +330,7 @@ pub fn expm1(b: &mut FunctionBuilder, x: Value) -> Value {
 /// x and −x all share, so that the optimizer computes it once.
 pub fn exp_neg_abs(b: &mut FunctionBuilder, x: Value) -> Value {
     let ax = abs(b, x);
-    let minus = b.ins().fneg(ax);
+    let minus = flip_sign(b, ax);
     exp_non_positive(b, minus)
 }
 
@@ -437,10 +457,10 @@ pub fn tanh(b: &mut FunctionBuilder, x: Value) -> Value {
 /// log(1 − e^x) for x < 0 (two branches, as the interpreter); NaN for x ≥ 0.
 pub fn log1mexp(b: &mut FunctionBuilder, x: Value) -> Value {
     let e = expm1(b, x);
-    let minus = b.ins().fneg(e);
+    let minus = flip_sign(b, e);
     let near = log(b, minus);
     let ex = exp(b, x);
-    let minus_ex = b.ins().fneg(ex);
+    let minus_ex = flip_sign(b, ex);
     let far = log1p(b, minus_ex);
     let cut = splat(b, -std::f32::consts::LN_2);
     let is_near = cmp(b, FloatCC::GreaterThan, x, cut);
