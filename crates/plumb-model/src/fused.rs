@@ -135,7 +135,9 @@ unsafe extern "C" fn rope_kernel(
     }
 }
 
-/// Σ a·b over eight lanes in a fixed order.
+/// Σ a·b over eight lanes in a fixed order. Plain products and sums, unlike
+/// packed attention's `dot`: this code is built without FMA, where `mul_add`
+/// would be a library call.
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
