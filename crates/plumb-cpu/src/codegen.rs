@@ -334,9 +334,10 @@ impl Emitter<'_> {
         Some(Pipeline { early, carried, exp_keys })
     }
 
-    /// Stage 1 for the four rows at `row`: the early nodes; returns the
-    /// carried nodes' values, then the exponentials' arguments.
-    fn arguments_stage(
+    /// The early stage for the four rows at `row`: the early nodes, then the
+    /// exponentials e^(−|x|) of the keys; returns the carried nodes' values,
+    /// then the exponentials.
+    fn early_stage(
         &mut self,
         b: &mut FunctionBuilder,
         row: Value,
@@ -348,54 +349,25 @@ impl Emitter<'_> {
             values.insert(*id, v);
         }
         let mut out: Vec<Value> = pipeline.carried.iter().map(|id| values[id]).collect();
-        for key in pipeline.exp_keys.iter().filter(|key| !pipeline.carried.contains(key)) {
-            out.push(self.value(b, *key, &mut values, Some((row, 4)), None)?);
+        for key in &pipeline.exp_keys {
+            let x = self.value(b, *key, &mut values, Some((row, 4)), None)?;
+            out.push(math::exp_neg_abs(b, x));
         }
         Ok(out)
     }
 
-    /// Stage 2: the exponentials e^(−|x|) of stage 1's arguments; returns the
-    /// carried values, then the exponentials.
-    fn exponentials_stage(b: &mut FunctionBuilder, pipeline: &Pipeline, stage1: &[Value]) -> Vec<Value> {
-        let (carried, mut arguments) = stage1.split_at(pipeline.carried.len());
-        let mut out = carried.to_vec();
-        for key in &pipeline.exp_keys {
-            let x = match pipeline.carried.iter().position(|id| id == key) {
-                Some(at) => carried[at],
-                None => {
-                    let (x, rest) = arguments.split_first().expect("one argument per key");
-                    arguments = rest;
-                    *x
-                }
-            };
-            out.push(math::exp_neg_abs(b, x));
-        }
-        out
-    }
-
-    /// The early stage: stage 1, then stage 2.
-    fn early_stage(
-        &mut self,
-        b: &mut FunctionBuilder,
-        row: Value,
-        pipeline: &Pipeline,
-    ) -> Result<Vec<Value>, Unsupported> {
-        let stage1 = self.arguments_stage(b, row, pipeline)?;
-        Ok(Self::exponentials_stage(b, pipeline, &stage1))
-    }
-
-    /// Stage 3 for the four rows at `row`: every other node, the batch sums
-    /// and the stores, given stage 2's values.
+    /// The late stage for the four rows at `row`: every other node, the batch
+    /// sums and the stores, given the early stage's values.
     fn late_stage(
         &mut self,
         b: &mut FunctionBuilder,
         row: Value,
         pipeline: &Pipeline,
-        stage2: &[Value],
+        early: &[Value],
     ) -> Result<(), Unsupported> {
-        let values: HashMap<NodeId, Value> = pipeline.carried.iter().copied().zip(stage2.iter().copied()).collect();
+        let values: HashMap<NodeId, Value> = pipeline.carried.iter().copied().zip(early.iter().copied()).collect();
         self.shared_exp =
-            pipeline.exp_keys.iter().copied().zip(stage2[pipeline.carried.len()..].iter().copied()).collect();
+            pipeline.exp_keys.iter().copied().zip(early[pipeline.carried.len()..].iter().copied()).collect();
         let result = self.row_body_after(b, row, 4, values, &pipeline.early);
         self.shared_exp.clear();
         result
