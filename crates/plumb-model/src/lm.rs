@@ -61,8 +61,10 @@ pub struct Packed {
     pub slots: Tensor,
     pub rows: i64,
     pub len: i64,
-    /// [rows, 1, len, len]
-    pub allowed: Tensor,
+    /// Per slot of the rows × len layout: its unit (−1: padding) and branch
+    /// (0: the unit's shared head, r + 1: row r's tail), for [`Packed::allowed`].
+    unit_of: Vec<i64>,
+    branch: Vec<usize>,
     /// [n, 4]: token i attends to tokens `ranges[i][0]..ranges[i][1]` (its
     /// shared prompt, when it is in a continuation) and
     /// `ranges[i][2]..ranges[i][3]` (its own run, up to itself).
@@ -182,21 +184,6 @@ impl Packed {
                 }
             }
         }
-        // A query sees earlier keys of its unit that are in the shared head or
-        // in its own tail; every query sees itself, so no attention row is empty.
-        let mut allowed = vec![false; count * len * len];
-        for b in 0..count {
-            for q in 0..len {
-                let (qi, row) = (b * len + q, (b * len + q) * len);
-                for k in 0..=q {
-                    let ki = b * len + k;
-                    allowed[row + k] = k == q
-                        || (unit_of[qi] >= 0
-                            && unit_of[ki] == unit_of[qi]
-                            && (branch[ki] == 0 || branch[ki] == branch[qi]));
-                }
-            }
-        }
         let (count, len) = (count as i64, len as i64);
         Packed {
             ids: Tensor::from_slice(&ids),
@@ -204,7 +191,8 @@ impl Packed {
             slots: Tensor::from_slice(&slots),
             rows: count,
             len,
-            allowed: Tensor::from_slice(&allowed).view([count, 1, len, len]),
+            unit_of,
+            branch,
             ranges: Tensor::from_slice(&ranges).view([-1, 4]),
             places,
         }
@@ -219,13 +207,37 @@ impl Packed {
     /// Final hidden states of the packed tokens, [n, hidden], with packed
     /// attention ([`Layout::Ranges`]).
     pub fn hidden(&self, model: &Model) -> Result<Tensor> {
-        model.hidden_masked(&self.ids, &self.positions, &self.allowed, None, Layout::Ranges { ranges: &self.ranges })
+        model.hidden_masked(&self.ids, &self.positions, None, Layout::Ranges { ranges: &self.ranges })
     }
 
     /// The same with libtorch's attention on the padded rows ([`Layout::Packed`]).
     pub fn hidden_padded(&self, model: &Model) -> Result<Tensor> {
-        let layout = Layout::Packed { slots: &self.slots, rows: self.rows, len: self.len };
-        model.hidden_masked(&self.ids, &self.positions, &self.allowed, None, layout)
+        let allowed = self.allowed();
+        let layout = Layout::Packed { slots: &self.slots, rows: self.rows, len: self.len, allowed: &allowed };
+        model.hidden_masked(&self.ids, &self.positions, None, layout)
+    }
+
+    /// The attention mask of the rows × len layout, [rows, 1, len, len]: a
+    /// query sees earlier keys of its unit that are in the shared head or in its
+    /// own tail; every query sees itself, so no attention row is empty. (Only
+    /// the padded layout reads it; [`Packed::ranges`] says the same per token.)
+    pub fn allowed(&self) -> Tensor {
+        let (count, len) = (self.rows as usize, self.len as usize);
+        let (unit_of, branch) = (&self.unit_of, &self.branch);
+        let mut allowed = vec![false; count * len * len];
+        for b in 0..count {
+            for q in 0..len {
+                let (qi, row) = (b * len + q, (b * len + q) * len);
+                for k in 0..=q {
+                    let ki = b * len + k;
+                    allowed[row + k] = k == q
+                        || (unit_of[qi] >= 0
+                            && unit_of[ki] == unit_of[qi]
+                            && (branch[ki] == 0 || branch[ki] == branch[qi]));
+                }
+            }
+        }
+        Tensor::from_slice(&allowed).view([self.rows, 1, self.len, self.len])
     }
 }
 

@@ -99,12 +99,13 @@ fn activate(x: &Tensor, activation: Activation) -> Tensor {
 /// Where the tokens of a forward pass sit.
 #[derive(Clone, Copy)]
 pub enum Layout<'a> {
-    /// `ids` [batch, len]: rows as they are, padding included.
-    Rows,
+    /// `ids` [batch, len]: rows as they are, padding included; `allowed`
+    /// [batch or 1, 1, len, past + len] is true where a query may attend to a key.
+    Rows { allowed: &'a Tensor },
     /// `ids` [n]: tokens packed into `rows` rows of `len` for attention, token
-    /// i at flat position `slots[i]`; everything else runs on the n tokens
-    /// alone, without the rows' padding.
-    Packed { slots: &'a Tensor, rows: i64, len: i64 },
+    /// i at flat position `slots[i]`, under the mask `allowed` [rows, 1, len,
+    /// len]; everything else runs on the n tokens alone, without the rows' padding.
+    Packed { slots: &'a Tensor, rows: i64, len: i64, allowed: &'a Tensor },
     /// `ids` [n]: packed tokens throughout, attention included: token i
     /// attends to the two runs of tokens `ranges[i]` [n, 4] gives
     /// ([`crate::attention::packed_attention`]).
@@ -478,27 +479,25 @@ impl Model {
         // Each query may also see its own key, so no attention row is empty
         // (a left-padding query would otherwise give NaN in fused attention).
         let allowed = causal.logical_and(&padding).logical_or(&key_pos.eq_tensor(&query_pos).view([1, 1, len, total]));
-        self.hidden_masked(ids, positions, &allowed, cache, Layout::Rows)
+        self.hidden_masked(ids, positions, cache, Layout::Rows { allowed: &allowed })
     }
 
-    /// Final hidden states with an explicit attention mask `allowed`
-    /// [batch or 1, 1, len, past + len] (true: the query may attend to the key),
-    /// e.g. block-diagonal for several sequences packed into one row. With
-    /// [`Layout::Rows`], `ids` and `positions` are [batch, len] and the result is
-    /// [batch, len, hidden]; with [`Layout::Packed`] and [`Layout::Ranges`]
-    /// they are [n] and it is [n, hidden] (`Ranges` ignores `allowed`).
+    /// Final hidden states with the attention `layout` says (an explicit mask,
+    /// e.g. block-diagonal for several sequences packed into one row, or runs
+    /// of packed tokens). With [`Layout::Rows`], `ids` and `positions` are
+    /// [batch, len] and the result is [batch, len, hidden]; with
+    /// [`Layout::Packed`] and [`Layout::Ranges`] they are [n] and it is [n, hidden].
     pub fn hidden_masked(
         &self,
         ids: &Tensor,
         positions: &Tensor,
-        allowed: &Tensor,
         mut cache: Option<&mut KvCache>,
         layout: Layout,
     ) -> Result<Tensor> {
         let (heads, kv_heads, head_dim) =
             (self.config.heads as i64, self.config.kv_heads as i64, self.config.head_dim as i64);
         let (batch, len) = match layout {
-            Layout::Rows => (ids.size()[0], ids.size()[1]),
+            Layout::Rows { .. } => (ids.size()[0], ids.size()[1]),
             Layout::Packed { rows, len, .. } => (rows, len),
             Layout::Ranges { .. } => (ids.size()[0], 1),
         };
@@ -509,8 +508,8 @@ impl Model {
         // [n, …]); attention runs on [batch, heads, len, head_dim].
         let to_heads = |t: &Tensor, count: i64| -> Tensor {
             match layout {
-                Layout::Rows => t.view([batch, len, count, head_dim]).transpose(1, 2),
-                Layout::Packed { slots, rows, len } => {
+                Layout::Rows { .. } => t.view([batch, len, count, head_dim]).transpose(1, 2),
+                Layout::Packed { slots, rows, len, .. } => {
                     let width = count * head_dim;
                     Tensor::zeros([rows * len, width], (t.kind(), t.device()))
                         .index_copy(0, slots, &t.reshape([-1, width]))
@@ -523,7 +522,7 @@ impl Model {
         let from_heads = |y: &Tensor| -> Tensor {
             let y = y.transpose(1, 2).contiguous();
             match layout {
-                Layout::Rows => y.view([batch, len, heads * head_dim]),
+                Layout::Rows { .. } => y.view([batch, len, heads * head_dim]),
                 Layout::Packed { slots, .. } => y.view([-1, heads * head_dim]).index_select(0, slots),
                 Layout::Ranges { .. } => unreachable!("packed attention returns token layout"),
             }
@@ -582,16 +581,28 @@ impl Model {
                 }
                 None => (k, v),
             };
-            let y = if let Layout::Ranges { ranges } = layout {
-                crate::attention::packed_attention(&q, &k, &v, ranges, scale)?.view([-1, heads * head_dim])
-            } else {
-                let repeat = heads / kv_heads;
-                let (k, v) = if repeat > 1 {
-                    (k.repeat_interleave_self_int(repeat, 1, None), v.repeat_interleave_self_int(repeat, 1, None))
-                } else {
-                    (k, v)
-                };
-                from_heads(&Tensor::scaled_dot_product_attention(&q, &k, &v, Some(allowed), 0.0, false, scale, false))
+            let y = match layout {
+                Layout::Ranges { ranges } => {
+                    crate::attention::packed_attention(&q, &k, &v, ranges, scale)?.view([-1, heads * head_dim])
+                }
+                Layout::Rows { allowed } | Layout::Packed { allowed, .. } => {
+                    let repeat = heads / kv_heads;
+                    let (k, v) = if repeat > 1 {
+                        (k.repeat_interleave_self_int(repeat, 1, None), v.repeat_interleave_self_int(repeat, 1, None))
+                    } else {
+                        (k, v)
+                    };
+                    from_heads(&Tensor::scaled_dot_product_attention(
+                        &q,
+                        &k,
+                        &v,
+                        Some(allowed),
+                        0.0,
+                        false,
+                        scale,
+                        false,
+                    ))
+                }
             };
             // Not `+=`: the norm saved `x` for the backward pass.
             x = &x + out(&y);

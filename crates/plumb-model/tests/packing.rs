@@ -67,7 +67,7 @@ fn a_shared_prompt_is_packed_once_and_tails_keep_their_positions() {
     assert_eq!(packed.index(1, 2), 2);
     assert_eq!(packed.index(1, 3), 6);
     assert_eq!(packed.index(2, 1), 11);
-    let allowed = |q: i64, k: i64| packed.allowed.int64_value(&[0, 0, q, k]) != 0;
+    let allowed = |q: i64, k: i64| packed.allowed().int64_value(&[0, 0, q, k]) != 0;
     // The second row's tail sees the prompt and itself, not the first row's tail.
     assert!(allowed(6, 0) && allowed(6, 2) && allowed(6, 6) && allowed(9, 7));
     assert!(!allowed(6, 3) && !allowed(9, 5));
@@ -167,7 +167,7 @@ proptest::proptest! {
         let positions = ids(&packed.positions);
         let slots = ids(&packed.slots);
         let len = packed.len as usize;
-        let allowed: Vec<bool> = Vec::<bool>::try_from(packed.allowed.flatten(0, -1)).unwrap();
+        let allowed: Vec<bool> = Vec::<bool>::try_from(packed.allowed().flatten(0, -1)).unwrap();
         let ranges = ids(&packed.ranges.view([-1]));
         let mut used = 0;
         for (r, row) in rows.iter().enumerate() {
