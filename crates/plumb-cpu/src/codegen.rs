@@ -705,7 +705,7 @@ impl Emitter<'_> {
             Reduce::Count => {}
             Reduce::Max | Reduce::Min => {
                 let current = b.use_var(acc.extreme);
-                let next = if op == Reduce::Max { b.ins().fmax(current, x) } else { b.ins().fmin(current, x) };
+                let next = if op == Reduce::Max { math::max(b, current, x) } else { math::min(b, current, x) };
                 let next = pick(b, included, next, current);
                 b.def_var(acc.extreme, next);
             }
@@ -713,7 +713,7 @@ impl Emitter<'_> {
                 // Online: m' = max(m, x); s' = s·e^(m − m') + e^(x − m').
                 let m = b.use_var(acc.extreme);
                 let s = b.use_var(acc.sum);
-                let m_new = b.ins().fmax(m, x);
+                let m_new = math::max(b, m, x);
                 let same = math::cmp(b, FloatCC::Equal, m, m_new);
                 let shift = b.ins().fsub(m, m_new);
                 let scale = math::exp(b, shift);
@@ -913,16 +913,16 @@ impl Emitter<'_> {
                 let bounds = (self.constant_exponents.get(&lo).copied(), self.constant_exponents.get(&hi).copied());
                 let x = get(self, b, x)?;
                 match bounds {
-                    // Constant bounds that are neither NaN nor ±0 (where the blends' choice of
-                    // zero would differ from fmax/fmin): two compare-and-blends, NaN restored.
+                    // Constant bounds that are neither NaN nor ±0 (where `maxps` and `minps`'
+                    // choice of zero would differ from fmax/fmin): one instruction each.
                     (Some(lo), Some(hi)) if lo.is_finite() && hi.is_finite() && lo != 0.0 && hi != 0.0 && lo <= hi => {
                         math::clamp_constant(b, x, lo as f32, hi as f32)
                     }
                     _ => {
                         let lo = get(self, b, lo)?;
                         let hi = get(self, b, hi)?;
-                        let t = b.ins().fmax(x, lo);
-                        b.ins().fmin(t, hi)
+                        let t = math::max(b, x, lo);
+                        math::min(b, t, hi)
                     }
                 }
             }
@@ -1030,8 +1030,8 @@ fn binary(b: &mut FunctionBuilder, op: Binary, x: Value, y: Value, exponent: Opt
         Binary::Mul => b.ins().fmul(x, y),
         Binary::Div => b.ins().fdiv(x, y),
         Binary::Pow => math::pow(b, x, y, exponent),
-        Binary::Min => b.ins().fmin(x, y),
-        Binary::Max => b.ins().fmax(x, y),
+        Binary::Min => math::min(b, x, y),
+        Binary::Max => math::max(b, x, y),
         Binary::Lt | Binary::Le | Binary::Gt | Binary::Ge | Binary::Eq | Binary::Ne => {
             unreachable!("comparisons are handled above")
         }

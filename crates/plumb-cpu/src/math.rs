@@ -181,34 +181,67 @@ fn estrin(b: &mut FunctionBuilder, x: Value, coefficients: &[f32]) -> Value {
     terms[0]
 }
 
-/// `x` limited to `[lo, hi]` with compares and blends (cheaper than NaN-exact
-/// fmin/fmax); a NaN `x` becomes `hi`, so callers restore NaN themselves.
-fn clamp_fast(b: &mut FunctionBuilder, x: Value, lo: f32, hi: f32) -> Value {
-    let hi = splat(b, hi);
+/// `x` limited to constant bounds `[lo, hi]` (neither NaN nor ±0), NaN staying
+/// NaN: the same values as fmax/fmin, in two instructions (`maxps`, `minps`,
+/// which return their second operand where a comparison is unordered).
+pub fn clamp_constant(b: &mut FunctionBuilder, x: Value, lo: f32, hi: f32) -> Value {
     let lo = splat(b, lo);
-    let below = cmp(b, FloatCC::LessThan, x, hi);
-    let x = select(b, below, x, hi);
-    let above = cmp(b, FloatCC::GreaterThan, x, lo);
-    select(b, above, x, lo)
+    let hi = splat(b, hi);
+    let t = pseudo_max(b, lo, x);
+    pseudo_min(b, hi, t)
 }
 
-/// `x` limited to constant bounds `[lo, hi]` (neither NaN nor ±0), NaN staying
-/// NaN: the same values as fmax/fmin in a third of the instructions.
-pub fn clamp_constant(b: &mut FunctionBuilder, x: Value, lo: f32, hi: f32) -> Value {
-    let clamped = clamp_fast(b, x, lo, hi);
-    let nan = cmp(b, FloatCC::Unordered, x, x);
-    select(b, nan, x, clamped)
+/// `y < x ? x : y`, one `maxps`: `y` where either is NaN.
+fn pseudo_max(b: &mut FunctionBuilder, x: Value, y: Value) -> Value {
+    let less = cmp(b, FloatCC::LessThan, y, x);
+    select(b, less, x, y)
+}
+
+/// `x < y ? x : y`, one `minps`: `y` where either is NaN.
+fn pseudo_min(b: &mut FunctionBuilder, x: Value, y: Value) -> Value {
+    let less = cmp(b, FloatCC::LessThan, x, y);
+    select(b, less, x, y)
+}
+
+fn bits_or(b: &mut FunctionBuilder, x: Value, y: Value) -> Value {
+    let x = b.ins().bitcast(I, lanes(), x);
+    let y = b.ins().bitcast(I, lanes(), y);
+    let z = b.ins().bor(x, y);
+    b.ins().bitcast(V, lanes(), z)
+}
+
+/// min(x, y) with NaN propagated and −0 below +0, as `fmin` but in three
+/// instructions instead of seven: `minps` both ways round, or-ed (where the
+/// two differ, they are −0 and +0, or one is a NaN, which the or keeps a NaN).
+/// A NaN result need not be the canonical NaN.
+pub fn min(b: &mut FunctionBuilder, x: Value, y: Value) -> Value {
+    let xy = pseudo_min(b, x, y);
+    let yx = pseudo_min(b, y, x);
+    bits_or(b, xy, yx)
+}
+
+/// max(x, y) with NaN propagated and +0 above −0, as `fmax` but in five
+/// instructions instead of eight: `maxps` both ways round, and-ed (−0 and +0
+/// give +0), then or-ed with the unordered mask (all ones: a NaN).
+pub fn max(b: &mut FunctionBuilder, x: Value, y: Value) -> Value {
+    let xy = pseudo_max(b, x, y);
+    let yx = pseudo_max(b, y, x);
+    let xy = b.ins().bitcast(I, lanes(), xy);
+    let yx = b.ins().bitcast(I, lanes(), yx);
+    let both = b.ins().band(xy, yx);
+    let both = b.ins().bitcast(V, lanes(), both);
+    let nan = cmp(b, FloatCC::Unordered, x, y);
+    bits_or(b, both, nan)
 }
 
 pub fn exp(b: &mut FunctionBuilder, x: Value) -> Value {
-    let xc = clamp_fast(b, x, -88.0, 88.0);
+    // A NaN x stays NaN through the clamp and the arithmetic.
+    let xc = clamp_constant(b, x, -88.0, 88.0);
     let result = exp_core(b, xc);
     let limit = splat(b, 88.72);
     let over = cmp(b, FloatCC::GreaterThan, x, limit);
     let inf = splat(b, f32::INFINITY);
-    let result = select(b, over, inf, result);
-    let is_nan = cmp(b, FloatCC::Unordered, x, x);
-    select(b, is_nan, x, result)
+    select(b, over, inf, result)
 }
 
 /// e^x for an x known to be in [−88, 88] or NaN (the graph clamped it to
@@ -443,10 +476,7 @@ pub fn softplus_given(b: &mut FunctionBuilder, x: Value, e: Value) -> Value {
 }
 
 pub fn tanh(b: &mut FunctionBuilder, x: Value) -> Value {
-    let limit = splat(b, 10.0);
-    let neg_limit = splat(b, -10.0);
-    let xc = b.ins().fmin(x, limit);
-    let xc = b.ins().fmax(xc, neg_limit);
+    let xc = clamp_constant(b, x, -10.0, 10.0);
     let two_x = b.ins().fadd(xc, xc);
     let e = expm1(b, two_x);
     let two = splat(b, 2.0);

@@ -170,6 +170,45 @@ fn constant_clamps_and_comparison_selects_are_exact() {
     }
 }
 
+/// `min` and `max` of every pair of special values: NaN if either is NaN,
+/// otherwise the interpreter's value, with −0 below +0 (in either order).
+#[test]
+fn min_and_max_propagate_nan_and_order_zeros() {
+    use plumb_ir::Binary;
+    let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 1.5, -2.0, f32::MIN_POSITIVE];
+    let (xs, ys): (Vec<f32>, Vec<f32>) = specials.iter().flat_map(|&x| specials.iter().map(move |&y| (x, y))).unzip();
+    let mut g = Graph::new("min_max");
+    let x = g.input("x", Shape::Rows, false);
+    let y = g.input("y", Shape::Rows, false);
+    let min = g.binary(Binary::Min, x, y);
+    let max = g.binary(Binary::Max, x, y);
+    g.set_output("min", min);
+    g.set_output("max", max);
+    let compiled = plumb_cpu::compile(&g).expect("compiles");
+    let got = compiled.run(&Batch::rows(xs.len()), &[xs.clone(), ys.clone()], 1).expect("runs");
+    for (name, values) in &got {
+        for (k, &v) in values.iter().enumerate() {
+            let (a, b) = (f64::from(xs[k]), f64::from(ys[k]));
+            let want = if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else if a == 0.0 && b == 0.0 {
+                let negative = if name == "min" {
+                    a.is_sign_negative() || b.is_sign_negative()
+                } else {
+                    a.is_sign_negative() && b.is_sign_negative()
+                };
+                if negative { -0.0 } else { 0.0 }
+            } else if name == "min" {
+                a.min(b)
+            } else {
+                a.max(b)
+            };
+            let same = (v.is_nan() && want.is_nan()) || (v == want && v.is_sign_negative() == want.is_sign_negative());
+            assert!(same, "{name}({a}, {b}) = {v}, want {want}");
+        }
+    }
+}
+
 /// exp of an argument the graph clamped to constant bounds inside [−88, 88]
 /// skips exp's own range checks: within 2 ulp of f64 like the checked exp (of
 /// a clamp to ±100, which keeps them), on special and ordinary inputs, NaN
