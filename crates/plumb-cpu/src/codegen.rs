@@ -396,7 +396,14 @@ impl Emitter<'_> {
         b.ins().brif(any, first, &NO_ARGS, exit, &NO_ARGS);
 
         b.switch_to_block(first);
-        let early = self.early_stage(b, start, pipeline)?;
+        // This block dominates the loop: constants made here as in the loop
+        // would be found equal to the loop's, kept alive across it from here
+        // and spilled (a stack reload and a copy at each use instead of one
+        // constant-pool load; DPO 2-3% slower).
+        math::separate_constants(true);
+        let early = self.early_stage(b, start, pipeline);
+        math::separate_constants(false);
+        let early = early?;
         for (var, v) in carried.iter().zip(early) {
             b.def_var(*var, v);
         }

@@ -31,6 +31,7 @@ thread_local! {
     /// by bit pattern: loops reuse them instead of rematerialising them.
     static CONSTANTS: std::cell::RefCell<std::collections::HashMap<(bool, u32), Value>> = Default::default();
     static PRIMING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static SEPARATE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// `−x` results of the function being built, mapped to `x`, so that |−x|
     /// is computed as |x| and the shared exponentials below are found equal.
     static NEGATED: std::cell::RefCell<std::collections::HashMap<Value, Value>> = Default::default();
@@ -90,6 +91,12 @@ pub fn prime_constants(b: &mut FunctionBuilder) {
     PRIMING.with(|p| p.set(false));
 }
 
+/// While set, float constants are made as integer vectors reinterpreted, which
+/// the optimizer does not identify with the same constants made as floats.
+pub fn separate_constants(on: bool) {
+    SEPARATE.with(|s| s.set(on));
+}
+
 /// Forgets the constants (and negations) of the last function built.
 pub fn reset_constants() {
     CONSTANTS.with(|c| c.borrow_mut().clear());
@@ -108,6 +115,11 @@ fn cached(key: (bool, u32), b: &mut FunctionBuilder, make: impl FnOnce(&mut Func
 }
 
 pub fn splat(b: &mut FunctionBuilder, x: f32) -> Value {
+    if SEPARATE.with(|s| s.get()) && x.to_bits() != 0 {
+        let c = b.ins().iconst(types::I32, i64::from(x.to_bits() as i32));
+        let v = b.ins().splat(I, c);
+        return b.ins().bitcast(V, lanes(), v);
+    }
     cached((false, x.to_bits()), b, |b| {
         let c = b.ins().f32const(x);
         b.ins().splat(V, c)
