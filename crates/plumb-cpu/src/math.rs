@@ -31,6 +31,7 @@ thread_local! {
     /// by bit pattern: loops reuse them instead of rematerialising them.
     static CONSTANTS: std::cell::RefCell<std::collections::HashMap<(bool, u32), Value>> = Default::default();
     static PRIMING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Set by [`separate_constants`].
     static SEPARATE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// `−x` results of the function being built, mapped to `x`, so that |−x|
     /// is computed as |x| and the shared exponentials below are found equal.

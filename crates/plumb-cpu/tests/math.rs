@@ -169,8 +169,9 @@ fn constant_clamps_and_comparison_selects_are_exact() {
     }
 }
 
-/// `min` and `max` of every pair of special values: NaN if either is NaN,
-/// otherwise the interpreter's value, with −0 below +0 (in either order).
+/// `min` and `max` of every pair of special values: NaN if either is NaN (as
+/// the interpreter), otherwise the smaller or larger, with −0 below +0 in
+/// either order.
 #[test]
 fn min_and_max_propagate_nan_and_order_zeros() {
     use plumb_ir::Binary;
